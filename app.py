@@ -1,0 +1,29 @@
+"""Launch semdemo: parse the flags, build the UI, serve it.
+
+`demo` is built at import too, so a Hugging Face Space or `gradio app.py` finds it.
+"""
+import argparse
+import os
+import sys
+
+from semdemo.ui import build_demo
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("SEMDEMO_HOST", "127.0.0.1"),
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SEMDEMO_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    parser.add_argument("--device", default=os.environ.get("SEMDEMO_DEVICE", "auto"),
+                        choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--model", default=os.environ.get("SEMDEMO_MODEL"),
+                        help="sentence-transformers directory or hub id (default: bundled all-MiniLM-L6-v2)")
+    return parser.parse_args(argv)
+
+
+args = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+demo = build_demo(model=args.model, device=args.device)
+
+if __name__ == "__main__":
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)

@@ -1,0 +1,21 @@
+"""Text shown inside plots: escaped (so `<b>` or `3<5` show literally) and shortened."""
+import html
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def hover_text(text: str, limit: int = 300) -> str:
+    """Safe hover text for plotly: shortened, HTML-escaped, long lines wrapped."""
+    escaped = html.escape(shorten(text, limit))
+    words, lines, line = escaped.split(" "), [], ""
+    for word in words:
+        if line and len(line) + len(word) > 60:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "<br>".join(lines)

@@ -1,0 +1,133 @@
+"""Pair similarity: cosine scores with a threshold, and the full column-1 x column-2 matrix."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from sentence_transformers import util
+
+from semdemo.display import hover_text, shorten
+from semdemo.errors import InputError
+from semdemo.models import Embedder, get_embedder
+
+MAX_PAIRS = int(os.environ.get("SEMDEMO_MAX_PAIRS", "1000"))
+HEATMAP_MAX = 40  # sentences per heatmap axis; more would be unreadable in a browser
+EMPTY_NOTE = "not scored: both sentences need text"
+COLUMNS = ["Sentence 1", "Sentence 2", "Score", "Result", "Note"]
+
+ARTICLE_EXAMPLES = [
+    ["I like to watch tv\nThe cat was running after the butterfly",
+     "Watching Television is my favorite time pass\nIt is so windy today"],
+    ["A man is playing a guitar.\nThe new movie is awesome.\nA woman is slicing an onion.",
+     "Someone plays an instrument.\nThe film was great.\nA man is riding a horse."],
+    ["How do I reset my password?\nThe weather will be sunny tomorrow.",
+     "I forgot my login, how can I change it?\nStock prices fell sharply today."],
+]
+
+
+@dataclass
+class SimilarityResult:
+    """Everything the pair-similarity tab shows."""
+
+    table: pd.DataFrame
+    heatmap: go.Figure | None
+    explanation: str
+    notes: list[str] = field(default_factory=list)
+
+
+def split_lines(text: str) -> list[str]:
+    """One sentence per line; trailing blank lines dropped, other blank lines kept as empty rows."""
+    lines = (text or "").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def compare(col1: list[str], col2: list[str], threshold: float = 0.5,
+            embedder: Embedder | None = None, max_pairs: int = MAX_PAIRS) -> SimilarityResult:
+    """Score each pair (col1[i], col2[i]) by cosine similarity of their sentence embeddings."""
+    if len(col1) != len(col2):
+        raise InputError(
+            f"Column 1 has {len(col1)} sentences but column 2 has {len(col2)}: "
+            "give one sentence per line in each, paired line by line."
+        )
+    if not col1:
+        raise InputError("Type at least one pair of sentences (one per line in each column).")
+    if len(col1) > max_pairs:
+        raise InputError(f"{len(col1)} pairs is more than the limit of {max_pairs} per request.")
+    embedder = embedder or get_embedder()
+    pairs = [(a.strip(), b.strip()) for a, b in zip(col1, col2)]
+    scored = [i for i, (a, b) in enumerate(pairs) if a and b]
+    if not scored:
+        raise InputError("No pair to score: both sentences of a pair need text.")
+
+    left = [pairs[i][0] for i in scored]
+    right = [pairs[i][1] for i in scored]
+    unique = list(dict.fromkeys(left + right))
+    vectors = embedder.encode(unique)
+    index = {text: row for row, text in enumerate(unique)}
+    left_vecs = vectors[[index[t] for t in left]]
+    right_vecs = vectors[[index[t] for t in right]]
+    matrix = util.cos_sim(left_vecs, right_vecs)
+
+    notes = _truncation_notes(embedder, unique)
+    rows = [[a, b, None, "", EMPTY_NOTE] for a, b in pairs]
+    for k, i in enumerate(scored):
+        score = round(float(matrix[k, k]), 3)
+        a, b = pairs[i]
+        rows[i][2:] = [score, "Similar" if score >= threshold else "Not similar",
+                       "; ".join(n for t, n in notes.items() if t in (a, b))]
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({"Score": object})
+    messages = []
+    if len(scored) < len(pairs):
+        messages.append(f"{len(pairs) - len(scored)} pair(s) not scored: both sentences need text.")
+    if notes:
+        messages.append(f"{len(notes)} sentence(s) longer than {embedder.max_tokens} tokens were "
+                        "truncated before scoring.")
+    return SimilarityResult(
+        table=table,
+        heatmap=heatmap(left, right, matrix),
+        explanation=explain_cosine(left[0], right[0], left_vecs[0], right_vecs[0], float(matrix[0, 0])),
+        notes=messages,
+    )
+
+
+def _truncation_notes(embedder: Embedder, texts: list[str]) -> dict[str, str]:
+    """A note for each text the model truncates to its maximum number of tokens."""
+    limit = embedder.max_tokens
+    return {text: f"truncated to {limit} tokens (had {count})"
+            for text, count in zip(texts, embedder.token_counts(texts)) if count > limit}
+
+
+def heatmap(left: list[str], right: list[str], matrix: torch.Tensor) -> go.Figure:
+    """Plotly heatmap of cosine scores; axes are the sentences, hover shows full text and score."""
+    left, right = left[:HEATMAP_MAX], right[:HEATMAP_MAX]
+    z = matrix[: len(left), : len(right)].numpy()
+    hover = [[f"<b>1:</b> {hover_text(a)}<br><b>2:</b> {hover_text(b)}" for b in right] for a in left]
+    figure = go.Figure(go.Heatmap(
+        z=z, x=[f"{j + 1}. {shorten(t, 30)}" for j, t in enumerate(right)],
+        y=[f"{i + 1}. {shorten(t, 30)}" for i, t in enumerate(left)],
+        customdata=hover, hovertemplate="%{customdata}<br>cosine %{z:.3f}<extra></extra>",
+        zmin=-1, zmax=1, colorscale="RdBu_r", texttemplate="%{z:.2f}" if z.size <= 400 else None,
+    ))
+    figure.update_layout(title="Cosine similarity, every sentence of column 1 x column 2",
+                         xaxis_title="column 2", yaxis_title="column 1",
+                         yaxis_autorange="reversed", margin=dict(l=10, r=10, t=50, b=10))
+    return figure
+
+
+def explain_cosine(a: str, b: str, u: torch.Tensor, v: torch.Tensor, library_score: float) -> str:
+    """Markdown walking through cos(u, v) = u·v / (|u| |v|) for one pair, with the real numbers."""
+    dot, norm_u, norm_v = float(u @ v), float(u.norm()), float(v.norm())
+    first = ", ".join(f"{x:.3f}" for x in u[:3].tolist())
+    return (
+        f"**How the first score is computed.** Each sentence becomes a vector of {u.numel()} numbers "
+        f"(\"{shorten(a, 40)}\" starts {first}, …). Cosine similarity is the dot product divided by "
+        f"both lengths:\n\n"
+        f"cos = u·v / (|u| |v|) = {dot:.4f} / ({norm_u:.4f} × {norm_v:.4f}) = "
+        f"**{dot / (norm_u * norm_v):.4f}** (library `util.cos_sim`: {library_score:.4f}).\n\n"
+        "Scores range from -1 (opposite) through 0 (unrelated) to 1 (same direction)."
+    )
