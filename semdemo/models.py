@@ -6,7 +6,11 @@ serialised per model: the fast tokenizer raises "Already borrowed" when two thre
 """
 from __future__ import annotations
 
+import os
+import queue
 import threading
+import warnings
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
@@ -40,8 +44,45 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+class Coalescer:
+    """Merge concurrent `run(texts)` calls from many threads into one call over all their texts.
+
+    A classroom of students clicking at once then costs one forward pass per batch instead of
+    one per click; each caller still gets exactly its own rows back.
+    """
+
+    def __init__(self, run, max_texts: int = 512):
+        self._run = run
+        self._max_texts = max_texts
+        self._requests: queue.Queue[tuple[list[str], Future]] = queue.Queue()
+        threading.Thread(target=self._serve, name="semdemo-coalescer", daemon=True).start()
+
+    def __call__(self, texts: list[str]):
+        future: Future = Future()
+        self._requests.put((texts, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            batch = [self._requests.get()]
+            size = len(batch[0][0])
+            while size < self._max_texts and not self._requests.empty():
+                batch.append(self._requests.get_nowait())
+                size += len(batch[-1][0])
+            try:
+                merged = self._run([text for texts, _ in batch for text in texts])
+            except Exception as err:  # each caller sees the failure of its own call
+                for _, future in batch:
+                    future.set_exception(err)
+                continue
+            start = 0
+            for texts, future in batch:
+                future.set_result(merged[start:start + len(texts)])
+                start += len(texts)
+
+
 class Embedder:
-    """A warm sentence-transformers model with thread-safe encoding and tokenising."""
+    """A warm sentence-transformers model with thread-safe, batched encoding and tokenising."""
 
     def __init__(self, name_or_path: str, device: str):
         self.name_or_path = name_or_path
@@ -57,6 +98,7 @@ class Embedder:
         if device == "cuda":
             self.model.half()
         self.model.eval()
+        self._coalesced_encode = Coalescer(self._encode_now)
         self.encode(["Warm-up sentence."])
 
     @property
@@ -79,8 +121,30 @@ class Embedder:
     def describe(self) -> str:
         return f"{self.name} on {self.device} ({self.dtype})"
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-        """Embed texts; returns a float32 CPU tensor of shape (len(texts), dim)."""
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """Embed texts; returns a float32 CPU tensor of shape (len(texts), dim).
+
+        Concurrent calls from several threads share one forward pass (see `Coalescer`).
+        """
+        return self._coalesced_encode(list(texts))
+
+    def encode_bulk(self, texts: list[str], on_progress=None, chunk: int = 256) -> torch.Tensor:
+        """Embed a large set (a whole dataset) in chunks, calling `on_progress(done, total)`.
+
+        The lock is taken per chunk, so short requests from other users are served in between.
+        """
+        parts = []
+        for start in range(0, len(texts), chunk):
+            parts.append(self._encode_now(texts[start:start + chunk]))
+            if on_progress:
+                on_progress(min(start + chunk, len(texts)), len(texts))
+        return torch.cat(parts) if parts else torch.empty(0, self.dimension)
+
+    @property
+    def dimension(self) -> int:
+        return self.model.get_sentence_embedding_dimension()
+
+    def _encode_now(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         with self.lock:
             vectors = self.model.encode(
                 list(texts), batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
@@ -113,3 +177,66 @@ def get_embedder(model: str | None = None, device: str | None = None) -> Embedde
         if key not in _embedders:
             _embedders[key] = Embedder(name, resolved)
         return _embedders[key]
+
+
+class FlashEmbedder:
+    """The article's bulk-embedding engine: lightning-flash `TextEmbedder` + `Trainer.predict` on
+    the model directory of a warm `Embedder`, giving the same vectors (normalised when it normalises).
+    """
+
+    def __init__(self, embedder: Embedder):
+        import flash
+        from flash.text import TextEmbedder
+        from sentence_transformers.models import Normalize
+
+        self.lock = threading.Lock()
+        self.normalize = any(isinstance(module, Normalize) for module in embedder.model)
+        # TextEmbedder turns tokenizer threads on and silences every warning, process-wide: undo both.
+        saved = {name: os.environ.get(name) for name in ("TOKENIZERS_PARALLELISM", "PYTHONWARNINGS")}
+        with warnings.catch_warnings():
+            self.model = TextEmbedder(backbone=embedder.name_or_path, max_length=embedder.max_tokens)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if embedder.device == "cuda":
+            self.model.half()
+        self.trainer = flash.Trainer(
+            accelerator={"cuda": "gpu"}.get(embedder.device, embedder.device), devices=1,
+            logger=False, enable_progress_bar=False, enable_model_summary=False,
+            enable_checkpointing=False,
+        )
+        self.encode(["Warm-up sentence."])
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """Embed texts; returns a float32 CPU tensor of shape (len(texts), dim)."""
+        from flash.text import TextClassificationData
+
+        datamodule = TextClassificationData.from_lists(predict_data=list(texts), batch_size=64)
+        with self.lock:
+            batches = self.trainer.predict(self.model, datamodule=datamodule)
+        vectors = torch.cat([torch.stack(batch) for batch in batches]).float().cpu()
+        return torch.nn.functional.normalize(vectors, dim=1) if self.normalize else vectors
+
+    def encode_bulk(self, texts: list[str], on_progress=None, chunk: int = 1024) -> torch.Tensor:
+        """Embed a large set in chunks, calling `on_progress(done, total)` (as `Embedder.encode_bulk`)."""
+        parts = []
+        for start in range(0, len(texts), chunk):
+            parts.append(self.encode(texts[start:start + chunk]))
+            if on_progress:
+                on_progress(min(start + chunk, len(texts)), len(texts))
+        return torch.cat(parts)
+
+
+_flash_embedders: dict[tuple[str, str], FlashEmbedder] = {}
+
+
+def get_flash_embedder(model: str | None = None, device: str | None = None) -> FlashEmbedder:
+    """The warm lightning-flash engine on the same model and device as `get_embedder()`."""
+    embedder = get_embedder(model, device)
+    key = (embedder.name_or_path, embedder.device)
+    with _registry_lock:
+        if key not in _flash_embedders:
+            _flash_embedders[key] = FlashEmbedder(embedder)
+        return _flash_embedders[key]

@@ -14,6 +14,9 @@ from semdemo.errors import InputError
 from semdemo.models import Embedder, get_embedder
 
 MAX_PAIRS = int(os.environ.get("SEMDEMO_MAX_PAIRS", "1000"))
+MAX_BATCH = 32  # concurrent requests merged into one forward pass
+# Requests scored at once; their sentences share one forward pass (models.Coalescer).
+CONCURRENCY = 32
 HEATMAP_MAX = 40  # sentences per heatmap axis; more would be unreadable in a browser
 EMPTY_NOTE = "not scored: both sentences need text"
 COLUMNS = ["Sentence 1", "Sentence 2", "Score", "Result", "Note"]
@@ -46,9 +49,8 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
-def compare(col1: list[str], col2: list[str], threshold: float = 0.5,
-            embedder: Embedder | None = None, max_pairs: int = MAX_PAIRS) -> SimilarityResult:
-    """Score each pair (col1[i], col2[i]) by cosine similarity of their sentence embeddings."""
+def check_pairs(col1: list[str], col2: list[str], max_pairs: int = MAX_PAIRS) -> None:
+    """Refuse input that cannot be scored at all, with a message saying how to fix it."""
     if len(col1) != len(col2):
         raise InputError(
             f"Column 1 has {len(col1)} sentences but column 2 has {len(col2)}: "
@@ -58,39 +60,66 @@ def compare(col1: list[str], col2: list[str], threshold: float = 0.5,
         raise InputError("Type at least one pair of sentences (one per line in each column).")
     if len(col1) > max_pairs:
         raise InputError(f"{len(col1)} pairs is more than the limit of {max_pairs} per request.")
-    embedder = embedder or get_embedder()
-    pairs = [(a.strip(), b.strip()) for a, b in zip(col1, col2)]
-    scored = [i for i, (a, b) in enumerate(pairs) if a and b]
-    if not scored:
+    if not any(a.strip() and b.strip() for a, b in zip(col1, col2)):
         raise InputError("No pair to score: both sentences of a pair need text.")
 
-    left = [pairs[i][0] for i in scored]
-    right = [pairs[i][1] for i in scored]
-    unique = list(dict.fromkeys(left + right))
+
+def compare(col1: list[str], col2: list[str], threshold: float = 0.5,
+            embedder: Embedder | None = None, max_pairs: int = MAX_PAIRS) -> SimilarityResult:
+    """Score each pair (col1[i], col2[i]) by cosine similarity of their sentence embeddings."""
+    return compare_many([(col1, col2, threshold)], embedder, max_pairs)[0]
+
+
+def compare_many(requests: list[tuple[list[str], list[str], float]],
+                 embedder: Embedder | None = None,
+                 max_pairs: int = MAX_PAIRS) -> list[SimilarityResult]:
+    """Score several requests with one forward pass over all their distinct sentences.
+
+    Concurrent users' requests are batched here, so the model runs once per batch, not per user.
+    """
+    for col1, col2, _ in requests:
+        check_pairs(col1, col2, max_pairs)
+    embedder = embedder or get_embedder()
+    pairs_per_request = [[(a.strip(), b.strip()) for a, b in zip(col1, col2)]
+                         for col1, col2, _ in requests]
+    unique = list(dict.fromkeys(text for pairs in pairs_per_request for pair in pairs
+                                for text in pair if text))
     vectors = embedder.encode(unique)
     index = {text: row for row, text in enumerate(unique)}
+    notes = _truncation_notes(embedder, unique)
+    return [_result(pairs, threshold, vectors, index, notes, embedder.max_tokens)
+            for pairs, (_, _, threshold) in zip(pairs_per_request, requests)]
+
+
+def _result(pairs: list[tuple[str, str]], threshold: float, vectors: torch.Tensor,
+            index: dict[str, int], notes: dict[str, str], max_tokens: int) -> SimilarityResult:
+    """One request's table, heatmap and explanation from the shared vectors."""
+    scored = [i for i, (a, b) in enumerate(pairs) if a and b]
+    left = [pairs[i][0] for i in scored]
+    right = [pairs[i][1] for i in scored]
     left_vecs = vectors[[index[t] for t in left]]
     right_vecs = vectors[[index[t] for t in right]]
     matrix = util.cos_sim(left_vecs, right_vecs)
 
-    notes = _truncation_notes(embedder, unique)
     rows = [[a, b, None, "", EMPTY_NOTE] for a, b in pairs]
     for k, i in enumerate(scored):
         score = round(float(matrix[k, k]), 3)
         a, b = pairs[i]
         rows[i][2:] = [score, "Similar" if score >= threshold else "Not similar",
                        "; ".join(n for t, n in notes.items() if t in (a, b))]
-    table = pd.DataFrame(rows, columns=COLUMNS).astype({"Score": object})
+    table = pd.DataFrame(rows, columns=COLUMNS, dtype=object)  # object: no score is None, not NaN
     messages = []
     if len(scored) < len(pairs):
         messages.append(f"{len(pairs) - len(scored)} pair(s) not scored: both sentences need text.")
-    if notes:
-        messages.append(f"{len(notes)} sentence(s) longer than {embedder.max_tokens} tokens were "
+    truncated = sum(1 for text in set(left + right) if text in notes)
+    if truncated:
+        messages.append(f"{truncated} sentence(s) longer than {max_tokens} tokens were "
                         "truncated before scoring.")
+    explanation = explain_cosine(left[0], right[0], left_vecs[0], right_vecs[0], float(matrix[0, 0]))
     return SimilarityResult(
         table=table,
         heatmap=heatmap(left, right, matrix),
-        explanation=explain_cosine(left[0], right[0], left_vecs[0], right_vecs[0], float(matrix[0, 0])),
+        explanation="\n\n".join([f"**Note:** {m}" for m in messages] + [explanation]),
         notes=messages,
     )
 
@@ -119,12 +148,13 @@ def heatmap(left: list[str], right: list[str], matrix: torch.Tensor) -> go.Figur
     return figure
 
 
-def explain_cosine(a: str, b: str, u: torch.Tensor, v: torch.Tensor, library_score: float) -> str:
+def explain_cosine(a: str, b: str, u: torch.Tensor, v: torch.Tensor, library_score: float,
+                   heading: str = "How the first score is computed") -> str:
     """Markdown walking through cos(u, v) = u·v / (|u| |v|) for one pair, with the real numbers."""
     dot, norm_u, norm_v = float(u @ v), float(u.norm()), float(v.norm())
     first = ", ".join(f"{x:.3f}" for x in u[:3].tolist())
     return (
-        f"**How the first score is computed.** Each sentence becomes a vector of {u.numel()} numbers "
+        f"**{heading}.** Each sentence becomes a vector of {u.numel()} numbers "
         f"(\"{shorten(a, 40)}\" starts {first}, …). Cosine similarity is the dot product divided by "
         f"both lengths:\n\n"
         f"cos = u·v / (|u| |v|) = {dot:.4f} / ({norm_u:.4f} × {norm_v:.4f}) = "

@@ -50,7 +50,7 @@ def similarity_tab() -> None:
         explanation = gr.Markdown()
         heatmap = gr.Plot(label="All pairs")
         compare.click(compare_pairs, [col1, col2, threshold], [table, heatmap, explanation],
-                      api_name="similarity")
+                      api_name="similarity", concurrency_limit=similarity.CONCURRENCY)
 
 
 def build_demo(model: str | None = None, device: str = "auto") -> gr.Blocks:

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never assert timings): `python -m semdemo.bench NAME [ARGS]`."""

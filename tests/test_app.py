@@ -1,0 +1,82 @@
+"""The app as users reach it: flags, a launched server, and the `similarity` API endpoint."""
+import statistics
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pytest
+from gradio_client import Client
+from scipy.stats import spearmanr
+
+from semdemo import similarity
+from semdemo.ui import build_demo
+
+SEED = ("I like to watch tv\nThe cat was running after the butterfly",
+        "Watching Television is my favorite time pass\nIt is so windy today")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The demo launched on a free port, the way `python app.py` serves it."""
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def test_default_flags_bind_localhost_without_share(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["app.py"])
+    import app
+
+    assert app.args.host == "127.0.0.1"
+    assert app.args.port == 7860
+    assert app.args.share is False
+    assert app.args.device == "auto"
+    assert isinstance(app.demo, type(build_demo()))
+
+
+def test_build_demo_twice_reuses_the_warm_model(embedder):
+    build_demo()
+    build_demo()
+    from semdemo.models import get_embedder
+
+    assert get_embedder() is embedder
+
+
+def test_similarity_endpoint_equals_in_process_backend(client):
+    table, _heatmap, explanation = client.predict(*SEED, 0.5, api_name="/similarity")
+    expected = similarity.compare(*(similarity.split_lines(s) for s in SEED), threshold=0.5).table
+    assert table["headers"] == similarity.COLUMNS
+    assert table["data"] == expected.values.tolist()
+    assert table["data"][0][2:4] == [pytest.approx(0.70, abs=0.01), "Similar"]
+    assert table["data"][1][2:4] == [pytest.approx(0.13, abs=0.01), "Not similar"]
+    assert "util.cos_sim" in explanation
+
+
+def test_bad_input_through_the_api_is_a_clear_error(client):
+    with pytest.raises(Exception, match="Column 1 has 3 sentences but column 2 has 2"):
+        client.predict("a\nb\nc", "a\nb", 0.5, api_name="/similarity")
+
+
+def test_sts_spearman_through_the_app_keeps_the_bare_model_score(client, data_dir):
+    sts = pd.read_csv(data_dir / "sts" / "sts_subset.tsv", sep="\t", quoting=3)
+    table, _, _ = client.predict("\n".join(sts.sent1), "\n".join(sts.sent2), 0.5,
+                                 api_name="/similarity")
+    scores = [row[2] for row in table["data"]]
+    assert len(scores) == len(sts) == 864
+    rho = spearmanr(scores, sts.score).statistic
+    assert rho >= 0.866, rho  # bare all-MiniLM-L6-v2: 0.868 (scores rounded to 3 decimals here)
+
+
+def test_concurrent_clients_get_exactly_the_sequential_results(client):
+    requests = [(f"Student {i} likes to watch tv\nIt rains on day {i}",
+                 f"Pupil {i} enjoys television\nThe cat sleeps", 0.5) for i in range(20)]
+    sequential = [client.predict(*r, api_name="/similarity")[0]["data"] for r in requests]
+    url = client.src
+
+    def call(request):
+        return Client(url, verbose=False).predict(*request, api_name="/similarity")[0]["data"]
+
+    with ThreadPoolExecutor(20) as pool:
+        concurrent = list(pool.map(call, requests))
+    assert concurrent == sequential
+    assert statistics.mean(row[0][2] for row in sequential) > 0.4
