@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from semdemo.data import MAX_UPLOAD_MB
 from semdemo.ui import build_demo
 
 
@@ -26,4 +27,6 @@ args = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
 demo = build_demo(model=args.model, device=args.device)
 
 if __name__ == "__main__":
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    # Uploads over the limit are refused by the server before any handler reads them.
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                max_file_size=f"{MAX_UPLOAD_MB:g}mb")
