@@ -190,6 +190,8 @@ class FlashEmbedder:
         from sentence_transformers.models import Normalize
 
         self.lock = threading.Lock()
+        self.embedder = embedder
+        self.device = embedder.device
         self.normalize = any(isinstance(module, Normalize) for module in embedder.model)
         # TextEmbedder turns tokenizer threads on and silences every warning, process-wide: undo both.
         saved = {name: os.environ.get(name) for name in ("TOKENIZERS_PARALLELISM", "PYTHONWARNINGS")}
@@ -210,16 +212,26 @@ class FlashEmbedder:
         self.encode(["Warm-up sentence."])
 
     def encode(self, texts: list[str]) -> torch.Tensor:
-        """Embed texts; returns a float32 CPU tensor of shape (len(texts), dim)."""
+        """Embed texts; returns a float32 CPU tensor of shape (len(texts), dim).
+
+        flash's collate pads every text to `max_length`; setting it per call to the longest text
+        here gives the same vectors with far less padding.
+        """
+        from flash.core.data.io.input_transform import InputTransform
         from flash.text import TextClassificationData
 
-        datamodule = TextClassificationData.from_lists(predict_data=list(texts), batch_size=64)
+        texts = list(texts)
+        longest = min(max(self.embedder.token_counts(texts)), self.embedder.max_tokens)
+        datamodule = TextClassificationData.from_lists(
+            predict_data=texts, transform=InputTransform(), batch_size=64,
+            pin_memory=self.device == "cuda")
         with self.lock:
+            self.model.collate_fn.max_length = longest
             batches = self.trainer.predict(self.model, datamodule=datamodule)
         vectors = torch.cat([torch.stack(batch) for batch in batches]).float().cpu()
         return torch.nn.functional.normalize(vectors, dim=1) if self.normalize else vectors
 
-    def encode_bulk(self, texts: list[str], on_progress=None, chunk: int = 1024) -> torch.Tensor:
+    def encode_bulk(self, texts: list[str], on_progress=None, chunk: int = 256) -> torch.Tensor:
         """Embed a large set in chunks, calling `on_progress(done, total)` (as `Embedder.encode_bulk`)."""
         parts = []
         for start in range(0, len(texts), chunk):
@@ -230,13 +242,14 @@ class FlashEmbedder:
 
 
 _flash_embedders: dict[tuple[str, str], FlashEmbedder] = {}
+_flash_lock = threading.Lock()  # not _registry_lock: loading flash takes seconds
 
 
 def get_flash_embedder(model: str | None = None, device: str | None = None) -> FlashEmbedder:
     """The warm lightning-flash engine on the same model and device as `get_embedder()`."""
     embedder = get_embedder(model, device)
     key = (embedder.name_or_path, embedder.device)
-    with _registry_lock:
+    with _flash_lock:
         if key not in _flash_embedders:
             _flash_embedders[key] = FlashEmbedder(embedder)
         return _flash_embedders[key]

@@ -2,12 +2,13 @@
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 
+import gradio as gr
 import pandas as pd
 import pytest
 from gradio_client import Client
 from scipy.stats import spearmanr
 
-from semdemo import similarity
+from semdemo import classify, models, similarity
 from semdemo.ui import build_demo
 
 SEED = ("I like to watch tv\nThe cat was running after the butterfly",
@@ -34,12 +35,19 @@ def test_default_flags_bind_localhost_without_share(monkeypatch):
     assert isinstance(app.demo, type(build_demo()))
 
 
-def test_build_demo_twice_reuses_the_warm_model(embedder):
+def test_build_demo_twice_reuses_the_warm_model(embedder, monkeypatch):
+    """Notebook use: `build_demo()` gives Blocks without launching, and a second call (re-running a
+    cell) loads no model again."""
     build_demo()
-    build_demo()
-    from semdemo.models import get_embedder
-
-    assert get_embedder() is embedder
+    loads = []
+    for owner, name in [(models.Embedder, "__init__"), (classify, "load")]:
+        original = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *args, _original=original, _name=name, **kwargs:
+                            loads.append(_name) or _original(*args, **kwargs))
+    demo = build_demo()
+    assert isinstance(demo, gr.Blocks) and not demo.is_running
+    assert loads == []
+    assert models.get_embedder() is embedder
 
 
 def test_similarity_endpoint_equals_in_process_backend(client):

@@ -1,0 +1,210 @@
+"""Spam / ham: flash training on a slice of the SMS collection, storage and reload, the shipped
+default model, the serving swap, the command line and every bad-input CSV case."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from semdemo import classify, data
+from semdemo.errors import InputError
+
+METRICS = {"accuracy", "positive_label", "precision", "recall", "f1", "mcc", "confusion_matrix",
+           "test_rows", "train_seconds"}
+EMPTY_CASES = ["empty.csv", "header_only.csv"]
+READABLE_CASES = {  # case -> what training on it must report
+    "nan_row.csv": "1 row skipped: empty Message, line 3",
+    "latin1.csv": None, "bom.csv": None, "semicolon.csv": None, "UPPER_EXT.CSV": None,
+}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Every test gets an empty model cache and a fresh serving slot."""
+    monkeypatch.setenv("SEMDEMO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(classify._serving, "model", None)
+
+
+@pytest.fixture(scope="module")
+def sms_slice(data_dir, tmp_path_factory):
+    """800 messages of the SMS collection (its ham/spam ratio kept), as a CSV file."""
+    frame = data.load_sms(data_dir)
+    sample = frame.groupby("label", group_keys=False).sample(frac=800 / len(frame), random_state=0)
+    path = tmp_path_factory.mktemp("slice") / "sms_slice.csv"
+    sample.rename(columns={"text": "Message", "label": "Category"}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(sms_slice, tmp_path_factory):
+    """One `freeze` training on the slice, stored in its own model directory."""
+    out = tmp_path_factory.mktemp("model")
+    return classify.train(sms_slice, out_dir=out, serve=False), out
+
+
+def test_training_reports_every_metric_on_a_held_out_split(trained):
+    result, _ = trained
+    record = result.record
+    metrics = record["metrics"]
+    assert set(metrics) == METRICS
+    assert record["labels"] == ["ham", "spam"] and metrics["positive_label"] == "spam"
+    rows = record["rows"]
+    assert rows["train"] + rows["val"] + rows["test"] == 800 and rows["test"] == 160
+    assert np.sum(metrics["confusion_matrix"]) == metrics["test_rows"] == 160
+    assert metrics["f1"] >= 0.85 and metrics["accuracy"] >= 0.95 and metrics["mcc"] >= 0.8
+    assert len(record["history"]["train_loss"]) == record["epochs"] == classify.DEFAULT_EPOCHS["freeze"]
+    assert record["history"]["train_loss"][-1] < record["history"]["train_loss"][0] / 2
+
+
+def test_record_beside_weights_and_the_reload_predicts_the_same(trained, sms_slice):
+    result, out = trained
+    stored = json.loads((out / "freeze.json").read_text())
+    assert stored["strategy"] == "freeze" and stored["labels"] == ["ham", "spam"]
+    assert stored["metrics"] == result.record["metrics"]
+    assert stored["data"]["checksum"] == data.read_table(sms_slice).checksum
+    weights = out / stored["weights"]
+    assert stored["weights_scope"] == "head" and weights.stat().st_size < 10_000  # not the backbone
+    assert not list(out.glob("*.tmp"))
+    texts = list(pd.read_csv(sms_slice)["Message"][:50])
+    reloaded = classify.load(out)
+    assert np.allclose(reloaded.predict_proba(texts), result.model.predict_proba(texts), atol=1e-5)
+
+
+def test_shipped_default_labels_the_article_examples():
+    model = classify.load(classify.SHIPPED_DIR)
+    results = model.predict([text for text, _ in classify.ARTICLE_EXAMPLES])
+    assert [r["label"] for r in results] == [label for _, label in classify.ARTICLE_EXAMPLES]
+    for result in results:
+        assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        assert result["probabilities"][result["label"]] > 0.6
+    assert model.record["metrics"]["f1"] >= 0.9  # as measured when it was trained
+
+
+def test_serving_starts_with_the_shipped_default_and_lists_it():
+    assert classify.serving_model().path.parent == classify.SHIPPED_DIR
+    assert [r["strategy"] for r in classify.trained_models()] == ["freeze"]
+
+
+def test_empty_messages_get_a_message_not_a_prediction():
+    with pytest.raises(InputError, match="Type a message"):
+        classify.classify(["  \n"])
+    with pytest.raises(InputError, match="Message 2 is empty"):
+        classify.classify(["Hello", ""])
+
+
+def test_batch_mode_labels_pasted_lines_and_offers_a_csv(tmp_path):
+    pasted = "\n".join(text for text, _ in classify.ARTICLE_EXAMPLES) + "\n\n"
+    table, download, notes = classify.classify_batch(pasted)
+    assert list(table["label"]) == [label for _, label in classify.ARTICLE_EXAMPLES]
+    assert list(table.columns) == ["message", "label", "p(ham)", "p(spam)"]
+    assert pd.read_csv(download).equals(table) and notes == []
+
+
+@pytest.mark.parametrize("case", ["single_class.csv", "wrong_columns.csv", *EMPTY_CASES])
+def test_unusable_csv_is_refused_before_training_and_serving_is_unchanged(cases_dir, tmp_path, case):
+    before = classify.serving_model()
+    with pytest.raises(InputError) as refused:
+        classify.train(cases_dir / "csv" / case, out_dir=tmp_path)
+    message = str(refused.value)
+    if case == "single_class.csv":
+        assert "need at least 2 classes; found only 'ham'" in message
+    if case == "wrong_columns.csv":
+        assert "Label" in message and "Text" in message
+    assert list(tmp_path.iterdir()) == []
+    assert classify.serving_model() is before
+
+
+@pytest.mark.parametrize("case", sorted(READABLE_CASES))
+def test_odd_but_readable_csv_trains_and_is_served(cases_dir, tmp_path, case):
+    result = classify.train(cases_dir / "csv" / case, out_dir=tmp_path, epochs=1)
+    assert result.record["labels"] == ["ham", "spam"]
+    if READABLE_CASES[case]:
+        assert READABLE_CASES[case] in result.notes
+    assert any("measured on the training rows" in note for note in result.notes)
+    assert classify.serving_model() is result.model
+    assert (tmp_path / "freeze.json").is_file()
+
+
+def test_picked_columns_make_wrong_columns_usable(cases_dir, tmp_path):
+    result = classify.train(cases_dir / "csv" / "wrong_columns.csv", text_col="Text",
+                            label_col="Label", out_dir=tmp_path, epochs=1, serve=False)
+    assert result.record["labels"] == ["ham", "spam"]
+
+
+def test_cli_refuses_bad_csvs_with_a_message_and_no_traceback(cases_dir, tmp_path, capsys):
+    for case, expected in [("single_class.csv", "need at least 2 classes; found only 'ham'"),
+                           ("empty.csv", "empty.csv"), ("header_only.csv", "no rows"),
+                           ("wrong_columns.csv", "Label")]:
+        code = classify.main(["train", "--data", str(cases_dir / "csv" / case), "--out", str(tmp_path)])
+        captured = capsys.readouterr()
+        assert code != 0 and expected in captured.err and "Traceback" not in captured.err
+        assert captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_predict_prints_one_json_line_per_message(capsys):
+    texts = [text for text, _ in classify.ARTICLE_EXAMPLES]
+    args = ["predict", "--model", str(classify.SHIPPED_DIR)]
+    for text in texts:
+        args += ["--text", text]
+    assert classify.main(args) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["text"] for line in lines] == texts
+    assert [line["label"] for line in lines] == [label for _, label in classify.ARTICLE_EXAMPLES]
+    assert set(lines[0]["probabilities"]) == {"ham", "spam"}
+
+
+def test_cli_train_prints_metrics_and_labels_as_one_json_object(cases_dir, tmp_path, capsys):
+    code = classify.main(["train", "--data", str(cases_dir / "csv" / "nan_row.csv"), "--epochs", "1",
+                          "--out", str(tmp_path)])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed["labels"] == ["ham", "spam"] and METRICS <= set(printed)
+    assert "1 row skipped: empty Message, line 3" in printed["notes"]
+    assert classify.load(tmp_path).record["metrics"] == {k: printed[k] for k in METRICS}
+
+
+def test_cli_train_measures_on_the_given_test_file(cases_dir, tmp_path, capsys):
+    code = classify.main(["train", "--train", str(cases_dir / "csv" / "nan_row.csv"),
+                          "--test", str(cases_dir / "csv" / "bom.csv"), "--epochs", "1",
+                          "--out", str(tmp_path)])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed["test_rows"] == 3  # bom.csv's three rows, not the training rows
+    assert printed["notes"] == ["1 row skipped: empty Message, line 3"]
+    assert classify.load(tmp_path).record["held_out"] is True
+    assert len(classify.trained_models()) == 1  # the shipped default: --out kept it elsewhere
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The app served on a free port, reached as gradio_client users reach it."""
+    from gradio_client import Client
+
+    from semdemo.ui import build_demo
+
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def test_classify_and_train_endpoints(client, cases_dir, tmp_path):
+    from gradio_client import handle_file
+
+    for text, label in classify.ARTICLE_EXAMPLES:
+        assert client.predict(text, api_name="/classify")["label"] == label
+    with pytest.raises(Exception, match="Type a message"):
+        client.predict(" ", api_name="/classify")
+    summary, confusion, losses = client.predict(
+        classify.UPLOADED, handle_file(str(cases_dir / "csv" / "UPPER_EXT.CSV")), None, None,
+        "freeze", 2, api_name="/train")
+    assert "**freeze** model trained on *UPPER_EXT.CSV*" in summary
+    assert classify.serving_model().record["data"]["name"] == "UPPER_EXT.CSV"
+
+
+def test_one_training_at_a_time(sms_slice):
+    assert classify._training_lock.acquire(blocking=False)
+    try:
+        with pytest.raises(InputError, match="Another training is running"):
+            classify.train(sms_slice)
+    finally:
+        classify._training_lock.release()
