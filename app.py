@@ -10,15 +10,21 @@ from semdemo.data import MAX_UPLOAD_MB
 from semdemo.ui import build_demo
 
 
+def env(*names: str, default: str | None = None) -> str | None:
+    """The first of these environment variables that is set (our own, then Gradio's)."""
+    return next((os.environ[name] for name in names if os.environ.get(name)), default)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=os.environ.get("SEMDEMO_HOST", "127.0.0.1"),
+    parser.add_argument("--host", default=env("SEMDEMO_HOST", "GRADIO_SERVER_NAME", default="127.0.0.1"),
                         help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SEMDEMO_PORT", "7860")))
+    parser.add_argument("--port", type=int,
+                        default=int(env("SEMDEMO_PORT", "GRADIO_SERVER_PORT", default="7860")))
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
-    parser.add_argument("--device", default=os.environ.get("SEMDEMO_DEVICE", "auto"),
+    parser.add_argument("--device", default=env("SEMDEMO_DEVICE", default="auto"),
                         choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--model", default=os.environ.get("SEMDEMO_MODEL"),
+    parser.add_argument("--model", default=env("SEMDEMO_MODEL"),
                         help="sentence-transformers directory or hub id (default: bundled all-MiniLM-L6-v2)")
     return parser.parse_args(argv)
 

@@ -164,8 +164,13 @@ _registry_lock = threading.Lock()
 
 
 def configure(model: str | None = None, device: str = "auto") -> None:
-    """Set the model and device that `get_embedder()` serves by default (the app's flags)."""
+    """Set the model and device that `get_embedder()` serves by default (the app's flags), and
+    torch's CPU threads (`SEMDEMO_TORCH_THREADS`, default 1 on machines of up to 2 cores):
+    on a small machine shared with the web server, two spinning OpenMP threads per forward pass
+    make every request slower, not faster."""
     _defaults.update(model=model, device=device)
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(int(os.environ.get("SEMDEMO_TORCH_THREADS", 1 if cores <= 2 else cores)))
 
 
 def get_embedder(model: str | None = None, device: str | None = None) -> Embedder:
