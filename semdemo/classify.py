@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -46,6 +47,7 @@ from torch import nn
 from torch.utils.data import Sampler
 
 from semdemo import data, models
+from semdemo.display import markdown_text
 from semdemo.errors import InputError
 
 STRATEGIES = ("freeze", "freeze_unfreeze", "no_freeze")
@@ -60,6 +62,7 @@ SEED = 42
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
 MIN_PER_CLASS = 3  # a stratified train/validation/test split needs this many rows of each class
 MAX_MESSAGES = int(os.environ.get("SEMDEMO_MAX_MESSAGES", "5000"))  # per prediction request
+DOWNLOAD_MAX_AGE_S = 3600  # label downloads older than this are deleted
 BACKBONE = "sentence_embedding"  # our name in flash's TextClassifier.backbones registry
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"  # stored in records instead of the machine-specific path
 SHIPPED_DIR = Path(__file__).parent / "assets" / "spam_head"
@@ -326,7 +329,7 @@ def _newest_record(path: Path) -> Path | None:
 
 
 def trained_models() -> list[dict]:
-    """The records of the trained models in `model_dir()` (one per strategy), then the shipped
+    """The records of the trained models in `model_dir()` (one per strategy and data), then the shipped
     default; each has strategy, labels, metrics, data, trained_at and `path`."""
     found = []
     for record_path in _records(model_dir()) + _records(SHIPPED_DIR):
@@ -357,7 +360,7 @@ def serving_model() -> SpamClassifier:
 
 def classify(texts: list[str], model: SpamClassifier | None = None) -> list[dict]:
     """Label each message; empty messages are refused with a message, not guessed."""
-    texts = [t.strip() for t in texts]
+    texts = [data.clean_text(t) for t in texts]
     if not texts or not any(texts):
         raise InputError("Type a message to classify.")
     if not all(texts):
@@ -376,24 +379,40 @@ def classify_batch(pasted: str = "", csv_path: str | None = None,
         table = data.read_table(csv_path, text_col=text_col, require_label=False)
         texts, notes = list(table.frame["text"]), table.skipped
     else:
-        texts = [line for line in (pasted or "").splitlines() if line.strip()]
+        lines = (pasted or "").rstrip().splitlines()  # blank lines at the end are no omission
+        texts = [line for line in map(data.clean_text, lines) if line]
         if not texts:
             raise InputError("Paste messages, one per line, or upload a CSV file.")
+        if len(texts) < len(lines):
+            notes.append(f"{len(lines) - len(texts)} empty line(s) skipped.")
     model = serving_model()
     frame = pd.DataFrame([{"message": t, "label": r["label"],
                            **{f"p({label})": r["probabilities"][label] for label in model.labels}}
                           for t, r in zip(texts, classify(texts, model))])
-    handle, download = tempfile.mkstemp(prefix="spam-labels-", suffix=".csv")
+    handle, download = tempfile.mkstemp(dir=_downloads_dir(), prefix="spam-labels-", suffix=".csv")
     with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
         frame.to_csv(out, index=False)
     return frame, download, notes
+
+
+def _downloads_dir(max_age_s: float = DOWNLOAD_MAX_AGE_S) -> Path:
+    """The folder for label downloads, emptied of files older than `max_age_s` (by then the web
+    server has long copied them to its own cache), so repeated requests do not fill the disk."""
+    folder = Path(tempfile.gettempdir()) / "semdemo-downloads"
+    folder.mkdir(exist_ok=True)
+    cutoff = time.time() - max_age_s
+    for old in folder.glob("spam-labels-*.csv"):
+        with contextlib.suppress(OSError):  # another request may have removed it already
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+    return folder
 
 
 def summary(record: dict) -> str:
     """Markdown describing a stored model: what it was trained on, how, and how well it scored."""
     m = record["metrics"]
     scored = f"{m['positive_label']} " if m.get("positive_label") else "macro "
-    source = record.get("data", {}).get("name", "?")
+    source = markdown_text(record.get("data", {}).get("name", "?"), 80)
     return (f"**{record['strategy']}** model trained on *{source}* ({record['rows']['train']} "
             f"training messages, {record['epochs']} epochs, {m['train_seconds']} s). On "
             f"{m['test_rows']} {'held-out' if record.get('held_out', True) else 'training'} "
@@ -433,11 +452,17 @@ def split(frame: pd.DataFrame, test: pd.DataFrame | None = None, seed: int = SEE
                 f"(need {MIN_PER_CLASS} per class), so the metrics are measured on the training rows.")
         return Split(frame, frame, frame, note)
     if test is None:
-        frame, test = train_test_split(frame, test_size=TEST_FRACTION, stratify=frame["label"],
-                                       random_state=seed)
-    train, val = train_test_split(frame, test_size=VAL_FRACTION / (1 - TEST_FRACTION),
+        frame, test = train_test_split(frame, test_size=_held_out_rows(frame, TEST_FRACTION),
+                                       stratify=frame["label"], random_state=seed)
+    train, val = train_test_split(frame, test_size=_held_out_rows(frame, VAL_FRACTION / (1 - TEST_FRACTION)),
                                   stratify=frame["label"], random_state=seed)
     return Split(*(part.reset_index(drop=True) for part in (train, val, test)))
+
+
+def _held_out_rows(frame: pd.DataFrame, fraction: float) -> int:
+    """Rows to hold out: the fraction (rounded up, as scikit-learn does), but at least one per
+    class, which a stratified split needs (a small CSV of 6 rows would otherwise get 1 or 2)."""
+    return max(math.ceil(fraction * len(frame)), frame["label"].nunique())
 
 
 def evaluate(model: SpamClassifier, frame: pd.DataFrame) -> dict:
@@ -532,7 +557,7 @@ def _bucket_sampler(lengths: list[int], batch_size: int, dataset) -> LengthBucke
 def save(model: SpamClassifier, directory: Path) -> Path:
     """Store the weights (only the head when the backbone stayed frozen) and then the record JSON,
     each through a temporary file and an atomic rename; the record names its weights file, so a
-    crash at any point leaves the previous model of that strategy whole."""
+    crash at any point leaves the previous model of that strategy and data whole."""
     directory.mkdir(parents=True, exist_ok=True)
     record = model.record
     scope = "head" if record["strategy"] == "freeze" else "full"
@@ -542,7 +567,9 @@ def save(model: SpamClassifier, directory: Path) -> Path:
     state = {k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()}
     _atomic_write(directory / weights, lambda p: save_file(state, str(p)))
     record.update(weights=weights, weights_scope=scope)
-    record_path = directory / f"{record['strategy']}.json"
+    # One record per strategy and data set: training on a student's small CSV keeps the model
+    # trained on the SMS collection (or any other data) on disk.
+    record_path = directory / f"{record['strategy']}-{record['data']['checksum'][:12]}.json"
     previous = _previous_weights(record_path)
     _atomic_write(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
     if previous and previous != weights:

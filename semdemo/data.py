@@ -5,10 +5,12 @@ can show it and keep serving.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 import urllib.request
 import zipfile
@@ -39,6 +41,12 @@ LABEL_COLUMNS = ("category", "v1")  # default label column names
 SEPARATORS = (",", ";", "\t")
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # utf-8-sig also reads plain UTF-8; latin-1 never fails
 NO_SEPARATOR = "\x1f"  # ASCII unit separator: splits nothing, for one-column files
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode Text" starts with one
+ZIP_MAGIC = b"PK\x03\x04"  # a zip archive, such as an Excel .xlsx renamed .csv
+# Whitespace, control characters and invisible format characters (soft hyphen, zero-width space
+# and joiners, bidi marks and overrides, word joiner, BOM), stripped from both ends of user text.
+_INVISIBLE = r"\s\x00-\x1f\x7f-\x9f\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_INVISIBLE_EDGES = re.compile(f"^[{_INVISIBLE}]+|[{_INVISIBLE}]+$")
 
 
 @dataclass
@@ -50,6 +58,12 @@ class Table:
     skipped: list[str]  # notes such as "1 row skipped: empty Message, line 3"
     checksum: str  # sha256 of the normalised text and labels, for caches
     name: str  # the source file's name
+
+
+def clean_text(text: str | None) -> str:
+    """User text without whitespace or invisible characters at its ends: "" for text that looks
+    empty (e.g. only a zero-width space), which every tab then treats as empty, not as a sentence."""
+    return _INVISIBLE_EDGES.sub("", text or "")
 
 
 def cache_dir() -> Path:
@@ -207,7 +221,7 @@ def read_table(source: str | Path, text_col: str | None = None, label_col: str |
 
 def _field(fields: list[str], index: int | None) -> str:
     """The stripped value at `index`; "" for no column or a short row."""
-    return fields[index].strip() if index is not None and index < len(fields) else ""
+    return clean_text(fields[index]) if index is not None and index < len(fields) else ""
 
 
 def _read_bytes(path: Path, max_mb: float) -> bytes:
@@ -222,7 +236,17 @@ def _read_bytes(path: Path, max_mb: float) -> bytes:
 
 
 def _decode(raw: bytes, name: str) -> str:
-    """Text from UTF-8 (BOM dropped), else cp1252, else latin-1, so £ and é survive either way."""
+    """Text from UTF-16 with a BOM (Excel's "Unicode Text"), else UTF-8 (BOM dropped), else
+    cp1252, else latin-1, so £ and é survive either way; binary files are refused."""
+    if raw.startswith(UTF16_BOMS):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise InputError(f"{name} starts like a UTF-16 text file but is not one ({err}). "
+                             "Save it as CSV (UTF-8).") from err
+    if raw.startswith(ZIP_MAGIC):
+        raise InputError(f"{name} is a zip archive (an Excel .xlsx file?), not a CSV. In your "
+                         "spreadsheet program, save it as CSV (UTF-8).")
     if b"\x00" in raw:
         raise InputError(f"{name} is not a text CSV (it holds NUL bytes: a binary or UTF-16 file?). "
                          "Save it as CSV (UTF-8).")
@@ -245,8 +269,9 @@ def _records(text: str, name: str, max_rows: float) -> tuple[list[str], list[tup
                    for number, line in enumerate(text.splitlines(), 1) if line.strip()]
         _check_row_count(len(records), max_rows, name)
         return ["Category", "Message"], records
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text))
-    header, records = None, []
+    delimiter = _separator(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header, records, start = None, [], 1
     try:
         while True:
             start = reader.line_num + 1
@@ -266,8 +291,28 @@ def _records(text: str, name: str, max_rows: float) -> tuple[list[str], list[tup
             records.append((start, fields))
             _check_row_count(len(records), max_rows, name)
     except csv.Error as err:
+        if "field larger than field limit" in str(err):
+            raise InputError(f"{name}, line {start}: a value is longer than "
+                             f"{csv.field_size_limit():,} characters (a quote that is never "
+                             "closed?). Shorten it or close the quote.") from err
         raise InputError(f"{name} is not valid CSV near line {reader.line_num}: {err}") from err
+    if records and _unclosed_quote(text, records[-1][0], delimiter):
+        raise InputError(f"{name}, line {records[-1][0]}: a quote (\") opens a value that is never "
+                         "closed, so everything after it would be read as one message. Close the "
+                         "quote, or remove it.")
     return _column_names(header or []), records
+
+
+def _unclosed_quote(text: str, line: int, delimiter: str) -> bool:
+    """Whether the row starting at file line `line` opens a quoted value that runs to the end of
+    the file (the lenient reader above would take the rest of the file as that one value)."""
+    rest = "".join(io.StringIO(text, newline="").readlines()[line - 1:])
+    try:
+        for _ in csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as err:
+        return "unexpected end of data" in str(err)
+    return False
 
 
 def _separator(text: str) -> str:

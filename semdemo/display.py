@@ -1,5 +1,6 @@
 """Text shown inside plots: escaped (so `<b>` or `3<5` show literally) and shortened."""
 import html
+import re
 
 
 def shorten(text: str, limit: int) -> str:
@@ -19,3 +20,15 @@ def hover_text(text: str, limit: int = 300) -> str:
             line = f"{line} {word}" if line else word
     lines.append(line)
     return "<br>".join(lines)
+
+
+def plot_text(text: str, limit: int) -> str:
+    """Safe text for plotly titles and axis labels (which render tags such as <a> and <br>):
+    shortened and HTML-escaped, so the user's text shows literally."""
+    return html.escape(shorten(text, limit))
+
+
+def markdown_text(text: str, limit: int) -> str:
+    """User text inside Markdown, shown literally: shortened, with the characters that start
+    formatting backslash-escaped (CommonMark), so `![x](url)`, `**`, `<img>` or `#` stay text."""
+    return re.sub(r"([\\`*_{}\[\]<>!#|~])", r"\\\1", shorten(text, limit))

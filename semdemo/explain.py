@@ -82,6 +82,7 @@ PARAPHRASE_PAIRS: list[tuple[str, str, bool]] = [
 ]
 
 TOP_COLUMNS = ["Score", "Sentence 1", "Sentence 2"]
+COMPONENT_COLUMNS = ["Component", "u (sentence 1)", "v (sentence 2)", "u × v"]
 
 
 @dataclass
@@ -136,7 +137,7 @@ class CosineSteps:
 
 def cosine_by_hand(a: str, b: str, embedder: Embedder | None = None) -> CosineSteps:
     """Embed two sentences and compute their cosine by hand, next to `util.cos_sim`."""
-    a, b = (a or "").strip(), (b or "").strip()
+    a, b = data.clean_text(a), data.clean_text(b)
     if not a or not b:
         raise InputError("Type two sentences: both need text.")
     embedder = embedder or get_embedder()
@@ -144,10 +145,9 @@ def cosine_by_hand(a: str, b: str, embedder: Embedder | None = None) -> CosineSt
     dot, norm_u, norm_v = float(u @ v), float(u.norm()), float(v.norm())
     library = float(util.cos_sim(u, v))
     n = COMPONENTS_SHOWN
-    components = pd.DataFrame({
-        "Component": range(1, n + 1), "u (sentence 1)": u[:n].tolist(),
-        "v (sentence 2)": v[:n].tolist(), "u × v": (u[:n] * v[:n]).tolist(),
-    }).round(4)
+    components = pd.DataFrame(
+        zip(range(1, n + 1), u[:n].tolist(), v[:n].tolist(), (u[:n] * v[:n]).tolist()),
+        columns=COMPONENT_COLUMNS).round(4)
     unit_note = ""
     if abs(norm_u - 1) < 1e-3 and abs(norm_v - 1) < 1e-3:
         unit_note = ("This model ends with a *Normalize* step, so every vector has length 1: the "
@@ -208,8 +208,9 @@ def compare_poolings(own_pair: tuple[str, str] | None = None,
     embedding, and measure how well each separates paraphrases from non-paraphrases."""
     embedder = embedder or get_embedder()
     pairs = [(a, b, "paraphrase" if same else "not a paraphrase") for a, b, same in PARAPHRASE_PAIRS]
-    if own_pair and all(text and text.strip() for text in own_pair):
-        pairs.append((own_pair[0].strip(), own_pair[1].strip(), "your pair"))
+    own_pair = tuple(data.clean_text(text) for text in own_pair or ())
+    if own_pair and all(own_pair):
+        pairs.append((*own_pair, "your pair"))
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     index = {text: row for row, text in enumerate(texts)}
     left, right = [index[a] for a, _, _ in pairs], [index[b] for _, b, _ in pairs]
@@ -360,7 +361,7 @@ def mining_vs_cross(sentences: list[str], sample_pairs: int = 64, top: int = 10,
                     max_sentences: int = MAX_MINING) -> MiningResult:
     """Time `util.paraphrase_mining` on the sentences, and a cross-encoder on a random sample of
     their pairs, extrapolated to every pair."""
-    unique = list(dict.fromkeys(s.strip() for s in sentences if s and s.strip()))
+    unique = list(dict.fromkeys(text for text in map(data.clean_text, sentences) if text))
     notes = [f"{len(sentences) - len(unique)} empty or repeated sentence(s) left out."] \
         if len(unique) < len(sentences) else []
     if len(unique) < 2:

@@ -1,6 +1,7 @@
 """Pair similarity: cosine scores with a threshold, and the full column-1 x column-2 matrix."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -9,7 +10,8 @@ import plotly.graph_objects as go
 import torch
 from sentence_transformers import util
 
-from semdemo.display import hover_text, shorten
+from semdemo.data import clean_text
+from semdemo.display import hover_text, markdown_text, plot_text
 from semdemo.errors import InputError
 from semdemo.models import Embedder, get_embedder
 
@@ -44,13 +46,16 @@ class SimilarityResult:
 def split_lines(text: str) -> list[str]:
     """One sentence per line; trailing blank lines dropped, other blank lines kept as empty rows."""
     lines = (text or "").split("\n")
-    while lines and not lines[-1].strip():
+    while lines and not clean_text(lines[-1]):
         lines.pop()
     return lines
 
 
 def check_pairs(col1: list[str], col2: list[str], max_pairs: int = MAX_PAIRS) -> None:
     """Refuse input that cannot be scored at all, with a message saying how to fix it."""
+    if bool(col1) != bool(col2):
+        raise InputError(f"Column {1 if col2 else 2} has no text: both sentences of a pair need "
+                         "text (one sentence per line in each column).")
     if len(col1) != len(col2):
         raise InputError(
             f"Column 1 has {len(col1)} sentences but column 2 has {len(col2)}: "
@@ -60,8 +65,22 @@ def check_pairs(col1: list[str], col2: list[str], max_pairs: int = MAX_PAIRS) ->
         raise InputError("Type at least one pair of sentences (one per line in each column).")
     if len(col1) > max_pairs:
         raise InputError(f"{len(col1)} pairs is more than the limit of {max_pairs} per request.")
-    if not any(a.strip() and b.strip() for a, b in zip(col1, col2)):
+    if not any(clean_text(a) and clean_text(b) for a, b in zip(col1, col2)):
         raise InputError("No pair to score: both sentences of a pair need text.")
+
+
+def check_threshold(threshold: float | None) -> float:
+    """The threshold as a float in [-1, 1], the range of cosine similarity; None means 0.5."""
+    if threshold is None:
+        return 0.5
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"The threshold must be a number from -1 to 1, not {threshold!r}.") from err
+    if math.isnan(value) or not -1 <= value <= 1:
+        raise InputError(f"The threshold must be from -1 to 1 (the range of cosine "
+                         f"similarity), not {threshold!r}.")
+    return value
 
 
 def compare(col1: list[str], col2: list[str], threshold: float = 0.5,
@@ -77,10 +96,11 @@ def compare_many(requests: list[tuple[list[str], list[str], float]],
 
     Concurrent users' requests are batched here, so the model runs once per batch, not per user.
     """
+    requests = [(col1, col2, check_threshold(threshold)) for col1, col2, threshold in requests]
     for col1, col2, _ in requests:
         check_pairs(col1, col2, max_pairs)
     embedder = embedder or get_embedder()
-    pairs_per_request = [[(a.strip(), b.strip()) for a, b in zip(col1, col2)]
+    pairs_per_request = [[(clean_text(a), clean_text(b)) for a, b in zip(col1, col2)]
                          for col1, col2, _ in requests]
     unique = list(dict.fromkeys(text for pairs in pairs_per_request for pair in pairs
                                 for text in pair if text))
@@ -137,8 +157,8 @@ def heatmap(left: list[str], right: list[str], matrix: torch.Tensor) -> go.Figur
     z = matrix[: len(left), : len(right)].numpy()
     hover = [[f"<b>1:</b> {hover_text(a)}<br><b>2:</b> {hover_text(b)}" for b in right] for a in left]
     figure = go.Figure(go.Heatmap(
-        z=z, x=[f"{j + 1}. {shorten(t, 30)}" for j, t in enumerate(right)],
-        y=[f"{i + 1}. {shorten(t, 30)}" for i, t in enumerate(left)],
+        z=z, x=[f"{j + 1}. {plot_text(t, 30)}" for j, t in enumerate(right)],
+        y=[f"{i + 1}. {plot_text(t, 30)}" for i, t in enumerate(left)],
         customdata=hover, hovertemplate="%{customdata}<br>cosine %{z:.3f}<extra></extra>",
         zmin=-1, zmax=1, colorscale="RdBu_r", texttemplate="%{z:.2f}" if z.size <= 400 else None,
     ))
@@ -155,7 +175,7 @@ def explain_cosine(a: str, b: str, u: torch.Tensor, v: torch.Tensor, library_sco
     first = ", ".join(f"{x:.3f}" for x in u[:3].tolist())
     return (
         f"**{heading}.** Each sentence becomes a vector of {u.numel()} numbers "
-        f"(\"{shorten(a, 40)}\" starts {first}, …). Cosine similarity is the dot product divided by "
+        f"(\"{markdown_text(a, 40)}\" starts {first}, …). Cosine similarity is the dot product divided by "
         f"both lengths:\n\n"
         f"cos = u·v / (|u| |v|) = {dot:.4f} / ({norm_u:.4f} × {norm_v:.4f}) = "
         f"**{dot / (norm_u * norm_v):.4f}** (library `util.cos_sim`: {library_score:.4f}).\n\n"

@@ -4,24 +4,53 @@ from __future__ import annotations
 import functools
 
 import gradio as gr
+import pandas as pd
+from pandas.io.formats.style import Styler
 
 from semdemo import classify, models, similarity
 from semdemo import data, visualize
 from semdemo import explain
+from semdemo.display import shorten
 from semdemo.errors import InputError
 
 TITLE = "semdemo: sentence embeddings, hands on"
+INTRO = ("**Start here:** on *Pair similarity*, click an example and press **Compare**. Then draw "
+         "sentences on the *Embedding map*, sort *Spam / ham*, and see *Why sentence embeddings* work.")
+DECIMALS = 3  # every number in every table is shown with this many decimals
 
 
 def shown(fn):
-    """Wrap a backend call so bad input reaches the user as a `gr.Error`, not a traceback."""
+    """Wrap a backend call so bad input reaches the user as a `gr.Error`, not a traceback. The
+    message stays until closed: a student may read it slowly, or look away."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except InputError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err), duration=None) from err
     return wrapper
+
+
+def shown_rounded(table: pd.DataFrame, decimals: dict[str, int] | None = None) -> Styler:
+    """The table as displayed: numbers with `DECIMALS` decimals (or, for the columns in
+    `decimals`, that many), missing values blank. The API still returns the numbers themselves."""
+    styler = table.style.format(precision=DECIMALS, na_rep="")
+    for column, places in (decimals or {}).items():
+        styler = styler.format(precision=places, na_rep="", subset=[column])
+    return styler
+
+
+def pair_labels(examples: list[list[str]], limit: int = 60) -> list[str]:
+    """A label per two-column example: its number of pairs and its first pair, joined by ↔ (the
+    examples table would run each column's lines together). Gradio cuts labels at 60 characters."""
+    labels = []
+    for col1, col2 in examples:
+        pairs = list(zip(col1.split("\n"), col2.split("\n")))
+        a, b = pairs[0]
+        start = f"{len(pairs)} pairs: "
+        start += f"{shorten(a, max(limit - len(start) - len(b) - 3, limit // 2 - 2))} ↔ "
+        labels.append(start + shorten(b, limit - len(start)))
+    return labels
 
 
 @shown
@@ -31,7 +60,7 @@ def compare_pairs(col1_text: str, col2_text: str, threshold: float):
                                 similarity.split_lines(col2_text), threshold)
     for note in result.notes:
         gr.Warning(note)
-    return result.table, result.heatmap, result.explanation
+    return shown_rounded(result.table), result.heatmap, result.explanation
 
 
 def similarity_tab() -> None:
@@ -47,7 +76,9 @@ def similarity_tab() -> None:
         with gr.Row():
             threshold = gr.Slider(-1, 1, value=0.5, step=0.01, label="Threshold: at or above it, Similar")
             compare = gr.Button("Compare", variant="primary")
-        gr.Examples(similarity.ARTICLE_EXAMPLES, inputs=[col1, col2], label="Examples (click one)")
+        gr.Examples(similarity.ARTICLE_EXAMPLES, inputs=[col1, col2],
+                    example_labels=pair_labels(similarity.ARTICLE_EXAMPLES),
+                    label="Examples (click one; ↔ joins the two sentences of a pair)")
         table = gr.Dataframe(headers=similarity.COLUMNS, label="Scores", interactive=False, wrap=True,
                              column_widths=["30%", "30%", "9%", "13%", "18%"])
         explanation = gr.Markdown()
@@ -61,11 +92,11 @@ def draw_map(source, sentences, csv_file, text_col, label_col, method, dims, eng
              progress=gr.Progress()):
     """Embed and project the chosen sentences: the map, its coordinates and a summary."""
     points = visualize.load_points(source, sentences, csv_file, text_col, label_col)
-    result = visualize.draw(points, method, int(dims), engine, progress)
+    result = visualize.draw(points, method, int(dims or 2), engine, progress)
     for note in result.notes:
         gr.Warning(note)
     notes = "".join(f"\n- {note}" for note in result.notes)
-    return result.figure, result.coordinates, result.summary + notes
+    return result.figure, shown_rounded(result.coordinates), result.summary + notes
 
 
 @shown
@@ -73,8 +104,21 @@ def find_neighbours(source, sentences, csv_file, text_col, label_col, method, di
                     query, point, k, progress=gr.Progress()):
     """The k nearest sentences of the query (or of a point), highlighted on the map."""
     points = visualize.load_points(source, sentences, csv_file, text_col, label_col)
-    result = visualize.nearest(points, query, point, int(k), method, int(dims), engine, progress)
-    return result.table, result.figure
+    result = visualize.nearest(points, query, point_number(point), int(k or 5), method,
+                               int(dims or 2), engine, progress)
+    for note in result.notes:
+        gr.Warning(note)
+    return shown_rounded(result.table), result.figure
+
+
+def point_number(typed) -> int | None:
+    """The point number typed in its box (a textbox, so that it can start empty); None if empty."""
+    text = str(typed if typed is not None else "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InputError(f"A point number is a whole number such as 12, not “{text}”.")
+    return int(text)
 
 
 def pick_columns(csv_file):
@@ -97,7 +141,8 @@ def visualize_tab() -> None:
         )
         with gr.Row():
             source = gr.Radio(list(visualize.SOURCES), value=visualize.TEACHING_SET, label="Sentences")
-            method = gr.Radio([(name, key) for key, name in visualize.METHODS.items()], value="pca",
+            # t-SNE by default: on the teaching set it separates all 8 topics, PCA only a few.
+            method = gr.Radio([(name, key) for key, name in visualize.METHODS.items()], value="tsne",
                               label="Projection")
             dims = gr.Radio([2, 3], value=2, label="Dimensions")
             engine = gr.Radio([(name, key) for key, name in visualize.ENGINES.items()],
@@ -113,8 +158,8 @@ def visualize_tab() -> None:
         with gr.Row():
             query = gr.Textbox(label="Nearest neighbours of this sentence", scale=3,
                                placeholder="e.g. The goalkeeper stopped the penalty kick.")
-            point = gr.Number(label="…or of point # (when the sentence box is empty)", precision=0,
-                              placeholder="e.g. 12")
+            point = gr.Textbox(label="…or of point # (when the sentence box is empty)",
+                               placeholder="e.g. 12")
             k = gr.Slider(1, 20, value=5, step=1, label="How many")
             find = gr.Button("Find neighbours")
         neighbours = gr.Dataframe(headers=visualize.NEIGHBOUR_COLUMNS, label="Nearest neighbours",
@@ -145,13 +190,15 @@ def classify_many(pasted: str, csv_file, text_col):
     table, download, notes = classify.classify_batch(pasted, csv_file, text_col or None)
     for note in notes:
         gr.Warning(note)
-    return table, download
+    return shown_rounded(table), download
 
 
 @shown
 def train_classifier(source, csv_file, text_col, label_col, strategy, epochs,
                      progress=gr.Progress()):
     """Train on the SMS collection or the upload; show metrics, confusion matrix and loss curve."""
+    if source == classify.UPLOADED and not csv_file:
+        raise InputError("Upload a CSV file first, or choose the SMS Spam Collection.")
     result = classify.train(
         csv_file if source == classify.UPLOADED else None, text_col=text_col or None,
         label_col=label_col or None, strategy=strategy, epochs=int(epochs) if epochs else None,
@@ -202,8 +249,11 @@ def classify_tab() -> None:
                     info="freeze: only the head learns (fast). freeze_unfreeze: then the whole "
                          "network, for the last epochs. no_freeze: the whole network throughout "
                          "(slow without a GPU).")
-                epochs = gr.Number(label="Epochs (empty: the strategy's default)", precision=0,
-                                   minimum=1, maximum=200)
+                # Gradio's number box cannot start empty (it shows 0): it shows the chosen
+                # strategy's default number of epochs instead, filled in when the strategy changes.
+                epochs = gr.Number(classify.DEFAULT_EPOCHS[classify.DEFAULT_STRATEGY],
+                                   label="Epochs", info="the strategy's default; change it if you like",
+                                   precision=0, minimum=1, maximum=200)
             with gr.Row(visible=False) as upload_row:
                 train_file = gr.File(label="CSV with a text and a label column",
                                      file_types=data.UPLOAD_TYPES, type="filepath")
@@ -224,6 +274,8 @@ def classify_tab() -> None:
         source.change(lambda chosen: gr.update(visible=chosen == classify.UPLOADED), source,
                       upload_row, api_visibility="private")
         train_file.change(pick_columns, train_file, [text_col, label_col], api_visibility="private")
+        strategy.change(lambda chosen: classify.DEFAULT_EPOCHS[chosen], strategy, epochs,
+                        api_visibility="private")
         # One training at a time (others see their place in the queue); classifying goes on.
         start.click(train_classifier, [source, train_file, text_col, label_col, strategy, epochs],
                     [metrics, confusion, losses], api_name="train", concurrency_limit=1
@@ -234,14 +286,16 @@ def classify_tab() -> None:
 def walk_through_cosine(sentence_1: str, sentence_2: str):
     """Cosine similarity of two sentences computed step by step, next to `util.cos_sim`."""
     steps = explain.cosine_by_hand(sentence_1, sentence_2)
-    return steps.components, steps.explanation
+    # u and v as the explanation quotes them; their tiny products need one decimal more.
+    return shown_rounded(steps.components, {"u × v": DECIMALS + 1}), steps.explanation
 
 
 @shown
 def compare_cls_and_sentence(sentence_1: str, sentence_2: str):
     """The built-in labelled pairs (and the typed pair) scored by word vectors, [CLS] and SBERT."""
     result = explain.compare_poolings((sentence_1, sentence_2))
-    return result.metrics, result.figure, result.explanation, result.table
+    return (shown_rounded(result.metrics), result.figure, result.explanation,
+            shown_rounded(result.table))
 
 
 @shown
@@ -252,13 +306,14 @@ def mine_and_time(source: str, n: float, own_sentences: str, sample_pairs: float
     result = explain.mining_vs_cross(sentences, int(sample_pairs), progress=progress)
     for note in notes + result.notes:
         gr.Warning(note)
-    return result.explanation, result.figure, result.top_pairs
+    return result.explanation, result.figure, shown_rounded(result.top_pairs)
 
 
 @shown
 def compare_strategies():
     """The stored spam classifiers: the frozen model's F1 next to the best strategy's."""
-    return explain.frozen_vs_finetuned()
+    table, explanation = explain.frozen_vs_finetuned()
+    return shown_rounded(table), explanation
 
 
 def explain_tab() -> None:
@@ -277,8 +332,8 @@ def explain_tab() -> None:
                 "hand for the two sentences above, next to the library's `util.cos_sim`."
             )
             by_hand = gr.Button("Compute by hand", variant="primary")
-            components = gr.Dataframe(label=f"The first {explain.COMPONENTS_SHOWN} components",
-                                      interactive=False)
+            components = gr.Dataframe(headers=explain.COMPONENT_COLUMNS, interactive=False,
+                                      label=f"The first {explain.COMPONENTS_SHOWN} components")
             walkthrough = gr.Markdown()
         with gr.Accordion("2. Word vectors and BERT's [CLS] vector vs a sentence embedding", open=False):
             gr.Markdown(
@@ -314,7 +369,8 @@ def explain_tab() -> None:
             timing_text = gr.Markdown()
             timing_plot = gr.Plot(label="Time to find the most similar pairs")
             top_pairs = gr.Dataframe(headers=explain.TOP_COLUMNS, label="Most similar pairs found",
-                                     interactive=False, wrap=True)
+                                     interactive=False, wrap=True,
+                                     column_widths=["10%", "45%", "45%"])
         with gr.Accordion("4. Frozen vs fine-tuned spam classifiers", open=False):
             gr.Markdown(
                 "The Spam / ham tab trains a small classifier on top of the sentence embeddings, "
@@ -343,7 +399,7 @@ def build_demo(model: str | None = None, device: str = "auto") -> gr.Blocks:
     embedder = models.get_embedder()
     # Uploaded temp files older than an hour are deleted every 10 minutes.
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
-        gr.Markdown(f"# {TITLE}")
+        gr.Markdown(f"# {TITLE}\n\n{INTRO}")
         similarity_tab()
         visualize_tab()
         classify_tab()

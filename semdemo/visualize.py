@@ -31,7 +31,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from semdemo import data, models
-from semdemo.display import hover_text, shorten
+from semdemo.display import hover_text, markdown_text, plot_text, shorten
 from semdemo.errors import InputError
 
 TEACHING_SET = "Teaching set (topics)"
@@ -77,7 +77,7 @@ class PointSet:
 def unique_points(name: str, texts, labels=None, notes=(), max_points: int = MAX_POINTS) -> PointSet:
     """Blank lines dropped, exact duplicates merged into one counted point (first label kept), and
     a sample stratified by label when more than `max_points` remain."""
-    frame = pd.DataFrame({"text": [str(t).strip() for t in texts],
+    frame = pd.DataFrame({"text": [data.clean_text(str(t)) for t in texts],
                           "label": list(labels) if labels is not None else None})
     frame = frame[frame["text"] != ""]
     if frame.empty:
@@ -349,7 +349,7 @@ def build_map(points: PointSet, method: str = "pca", dims: int = 2,
     def timing(cached: bool, seconds: float) -> str:
         return "from the cache" if cached else f"computed in {seconds:.1f} s"
 
-    summary = (f"**{len(points.texts):,} sentences** from {points.name}, "
+    summary = (f"**{len(points.texts):,} sentences** from {markdown_text(points.name, 80)}, "
                f"{METHODS[plan.method]} {plan.dims}D. Embeddings ({ENGINES[engine_name]}, "
                f"{vectors.shape[1]} numbers each): {timing(embedded_before, middle - start)}; "
                f"projection: {timing(projected_before, end - middle)}.")
@@ -357,7 +357,7 @@ def build_map(points: PointSet, method: str = "pca", dims: int = 2,
 
 
 def _hover(number: int, text: str, label: str | None, count: int) -> str:
-    head = f"<b>#{number}</b>" + (f" · {html.escape(shorten(label, 40))}" if label else "")
+    head = f"<b>#{number}</b>" + (f" · {plot_text(label, 40)}" if label else "")
     tail = f"<br><i>occurs {count} times</i>" if count > 1 else ""
     return f"{head}<br>{hover_text(text)}{tail}"
 
@@ -384,7 +384,7 @@ def figure(emap: EmbeddingMap) -> go.Figure:
         fig.update_layout(scene=titles)
     else:
         fig.update_layout(**titles)
-    fig.update_layout(title=f"{shorten(points.name, 60)}: {len(frame):,} sentences, {axis} {dims}D",
+    fig.update_layout(title=f"{plot_text(points.name, 60)}: {len(frame):,} sentences, {axis} {dims}D",
                       legend_title_text="label", height=620, margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
@@ -438,9 +438,10 @@ def nearest(points: PointSet, query: str = "", point: int | None = None, k: int 
     emap = build_map(points, method, dims, engine_name, progress)
     n = len(points.texts)
     picked = None
-    if (query or "").strip():
-        target = engine(engine_name).encode([query.strip()])
-        title = f"Nearest neighbours of “{shorten(query.strip(), 60)}”"
+    query = data.clean_text(query)
+    if query:
+        target = engine(engine_name).encode([query])
+        title = f"Nearest neighbours of “{plot_text(query, 60)}”"
     elif point:  # points are numbered from 1; an empty number box sends None or 0
         picked = int(point) - 1
         if not 0 <= picked < n:

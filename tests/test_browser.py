@@ -123,6 +123,8 @@ def save_docs_screenshot(page, name: str, width: int = 1000):
 
 def test_similarity_article_example_shows_scores_and_labels(page):
     open_tab(page, "Pair similarity")
+    # Each example's label shows its pairs (a table cell would run the lines together).
+    expect(page.get_by_role("button", name="2 pairs: I like to watch tv ↔ Watching")).to_be_visible()
     click_example(page, 0)
     expect(page.get_by_label("Column 1: one sentence per line")).to_have_value(
         similarity.ARTICLE_EXAMPLES[0][0])
@@ -136,6 +138,13 @@ def test_similarity_article_example_shows_scores_and_labels(page):
         ["The cat was running after the butterfly", "It is so windy today"]]
     assert float(rows[0][2]) == pytest.approx(0.70, abs=0.01) and rows[0][3] == "Similar"
     assert float(rows[1][2]) == pytest.approx(0.13, abs=0.01) and rows[1][3] == "Not similar"
+    assert [len(row[2].split(".")[1]) for row in rows] == [3, 3]  # 0.130, not 0.13
+    for width in (1000, 1200):  # every column, the last (Note) included, fits the window
+        page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
+        grid = page.get_by_role("grid", name="Scores")
+        grid.get_by_role("gridcell").first.scroll_into_view_if_needed()
+        expect(grid.get_by_role("columnheader").filter(has_text="Note")).to_be_in_viewport(ratio=1)
+    page.set_viewport_size(VIEWPORT)
     expect(page.get_by_text("How the first score is computed")).to_be_visible()
     heatmap = page.locator(".js-plotly-plot").filter(visible=True)
     expect(heatmap.locator(".heatmaplayer")).to_have_count(1)
@@ -155,19 +164,18 @@ def test_embedding_map_pca_of_the_teaching_set_plots_one_point_per_sentence(page
     per_label = {label: points.labels.count(label) for label in dict.fromkeys(points.labels)}
     open_tab(page, "Embedding map")
     expect(page.get_by_label(visualize.TEACHING_SET)).to_be_checked()
-    expect(page.get_by_label("PCA")).to_be_checked()
-    page.get_by_role("button", name="Draw the map").click()
-    expect(page.get_by_text(f"{len(points.texts)} sentences from {visualize.TEACHING_SET}, PCA 2D")
-           ).to_be_visible()
-
-    assert points_per_trace(page, "PCA 2D", len(points.texts)) == per_label
-
-    page.get_by_label("t-SNE").check()  # the same points, clustered more clearly (the README's)
+    expect(page.get_by_label("t-SNE")).to_be_checked()  # the default: it shows the 8 topics apart
     page.get_by_role("button", name="Draw the map").click()
     expect(page.get_by_text(f"{len(points.texts)} sentences from {visualize.TEACHING_SET}, t-SNE 2D")
            ).to_be_visible()
     assert points_per_trace(page, "t-SNE 2D", len(points.texts)) == per_label
     save_docs_screenshot(page, "embeddings")
+
+    page.get_by_label("PCA").check()  # the same points, a linear projection
+    page.get_by_role("button", name="Draw the map").click()
+    expect(page.get_by_text(f"{len(points.texts)} sentences from {visualize.TEACHING_SET}, PCA 2D")
+           ).to_be_visible()
+    assert points_per_trace(page, "PCA 2D", len(points.texts)) == per_label
 
 
 def points_per_trace(page, projection: str, total: int) -> dict[str, int]:
@@ -187,6 +195,13 @@ def test_embedding_map_of_blank_sentences_says_so(page):
     page.get_by_label("My sentences: one per line").fill("   \n\n  ")
     page.get_by_role("button", name="Draw the map").click()
     expect_error(page, "every line is empty")
+
+
+def test_embedding_map_neighbours_of_nothing_say_what_to_give(page):
+    open_tab(page, "Embedding map")
+    expect(page.get_by_label("…or of point #")).to_have_value("")  # empty, not 0
+    page.get_by_role("button", name="Find neighbours").click()
+    expect_error(page, "Type a sentence in the query box, or give a point number")
 
 
 def test_spam_ham_labels_the_article_messages(page):
@@ -212,11 +227,38 @@ def test_spam_ham_empty_message_asks_for_one(page):
     expect_error(page, "Type a message to classify.")
 
 
+def test_spam_ham_batch_shows_both_probabilities_and_notes_a_skipped_blank_line(page):
+    open_tab(page, "Spam / ham")
+    page.get_by_text("Many messages").click()
+    texts = [text for text, _ in classify.ARTICLE_EXAMPLES]
+    page.get_by_label("Messages, one per line").fill(f"{texts[0]}\n\n{texts[1]}")
+    page.get_by_role("button", name="Label them").click()
+    expect(page.get_by_test_id("toast-text").filter(has_text="1 empty line(s) skipped.")
+           ).to_be_visible()
+    expect(page.get_by_role("grid", name="Labels").get_by_role("gridcell")).not_to_have_count(0)
+    rows = table_rows(page, "Labels")
+    assert [row[:2] for row in rows] == [list(pair) for pair in classify.ARTICLE_EXAMPLES[:2]]
+    for row in rows:  # both probabilities with 3 decimals, adding up to 1
+        assert all(re.fullmatch(r"[01]\.[0-9]{3}", share) for share in row[2:]), row
+        assert sum(map(float, row[2:])) == pytest.approx(1, abs=0.002)
+
+
+def test_spam_ham_epochs_show_the_strategy_default(page):
+    open_tab(page, "Spam / ham")
+    page.get_by_text("Train a classifier", exact=True).click()
+    epochs = page.get_by_label("Epochs")
+    expect(epochs).to_have_value(str(classify.DEFAULT_EPOCHS[classify.DEFAULT_STRATEGY]))
+    page.get_by_label("no_freeze").check()
+    expect(epochs).to_have_value(str(classify.DEFAULT_EPOCHS["no_freeze"]))
+
+
 def test_why_tab_computes_the_cosine_by_hand_like_the_library(page, embedder):
     sentence_1, sentence_2 = explain.PARAPHRASE_PAIRS[0][:2]
     expected = float(util.cos_sim(*embedder.encode([sentence_1, sentence_2])))
     open_tab(page, "Why sentence embeddings")
     expect(page.get_by_label("Sentence 1", exact=True)).to_have_value(sentence_1)
+    components_grid = page.get_by_role("grid", name=f"The first {explain.COMPONENTS_SHOWN} components")
+    expect(components_grid.get_by_role("columnheader")).to_contain_text(explain.COMPONENT_COLUMNS)
     page.get_by_role("button", name="Compute by hand").click()
     shown = page.get_by_text("(library util.cos_sim:").filter(visible=True)
     expect(shown).to_be_visible()
@@ -224,6 +266,11 @@ def test_why_tab_computes_the_cosine_by_hand_like_the_library(page, embedder):
     assert library == pytest.approx(expected, abs=1e-4)
     components = table_rows(page, f"The first {explain.COMPONENTS_SHOWN} components")
     assert [row[0] for row in components] == [str(i) for i in range(1, explain.COMPONENTS_SHOWN + 1)]
+    # The table shows u's first components as the text quotes them ("… starts 0.007, -0.063, …").
+    walkthrough = page.locator("p").filter(has_text="Step by step").filter(visible=True)
+    quoted = re.search(r"starts (-?[0-9.]+), (-?[0-9.]+), (-?[0-9.]+)", walkthrough.inner_text()
+                       ).groups()
+    assert [row[1] for row in components[:3]] == list(quoted)
     save_docs_screenshot(page, "why")
 
 

@@ -1,6 +1,8 @@
 """Spam / ham: flash training on a slice of the SMS collection, storage and reload, the shipped
 default model, the serving swap, the command line and every bad-input CSV case."""
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,7 +60,7 @@ def test_training_reports_every_metric_on_a_held_out_split(trained):
 
 def test_record_beside_weights_and_the_reload_predicts_the_same(trained, sms_slice):
     result, out = trained
-    stored = json.loads((out / "freeze.json").read_text())
+    stored = json.loads(next(out.glob("freeze-*.json")).read_text())
     assert stored["strategy"] == "freeze" and stored["labels"] == ["ham", "spam"]
     assert stored["metrics"] == result.record["metrics"]
     assert stored["data"]["checksum"] == data.read_table(sms_slice).checksum
@@ -122,7 +124,7 @@ def test_odd_but_readable_csv_trains_and_is_served(cases_dir, tmp_path, case):
         assert READABLE_CASES[case] in result.notes
     assert any("measured on the training rows" in note for note in result.notes)
     assert classify.serving_model() is result.model
-    assert (tmp_path / "freeze.json").is_file()
+    assert len(list(tmp_path.glob("freeze-*.json"))) == 1
 
 
 def test_picked_columns_make_wrong_columns_usable(cases_dir, tmp_path):
@@ -197,7 +199,7 @@ def test_classify_and_train_endpoints(client, cases_dir, tmp_path):
     summary, confusion, losses = client.predict(
         classify.UPLOADED, handle_file(str(cases_dir / "csv" / "UPPER_EXT.CSV")), None, None,
         "freeze", 2, api_name="/train")
-    assert "**freeze** model trained on *UPPER_EXT.CSV*" in summary
+    assert "**freeze** model trained on *UPPER\\_EXT.CSV*" in summary  # the name escaped for Markdown
     assert classify.serving_model().record["data"]["name"] == "UPPER_EXT.CSV"
 
 
@@ -208,3 +210,36 @@ def test_one_training_at_a_time(sms_slice):
             classify.train(sms_slice)
     finally:
         classify._training_lock.release()
+
+
+def test_invisible_only_message_is_refused_not_classified():
+    with pytest.raises(InputError, match="Type a message"):
+        classify.classify(["\u200b\u200d"])
+    with pytest.raises(InputError, match="Paste messages"):
+        classify.classify_batch("\u200b\n\ufeff\n")
+
+
+def test_batch_downloads_go_to_one_folder_pruned_of_old_files():
+    _, first, _ = classify.classify_batch("Hello there")
+    os.utime(first, (1, 1))  # make it look hours old
+    _, second, _ = classify.classify_batch("See you soon")
+    assert Path(second).parent == Path(first).parent and Path(second).is_file()
+    assert not Path(first).exists()
+
+
+def test_summary_shows_an_uploaded_file_name_literally():
+    record = json.loads(next(classify.SHIPPED_DIR.glob("*.json")).read_text())
+    record["data"] = {"name": "![x](http://e/x.png) <img src=x onerror=alert(1)>.csv"}
+    text = classify.summary(record)
+    assert "\\!\\[x\\]" in text and "\\<img" in text and "![x]" not in text
+
+
+@pytest.mark.parametrize("per_class, classes", [(3, 2), (6, 3), (4, 5)])
+def test_small_csvs_split_with_every_class_held_out_instead_of_crashing(per_class, classes):
+    labels = [f"class{i}" for i in range(classes)] * per_class  # e.g. 6 rows: sklearn alone refuses
+    frame = pd.DataFrame({"text": [f"message {i}" for i in range(len(labels))], "label": labels})
+    parts = classify.split(frame)
+    assert parts.held_out
+    for part in (parts.train, parts.val, parts.test):
+        assert set(part["label"]) == set(labels)
+    assert len(parts.train) + len(parts.val) + len(parts.test) == len(frame)

@@ -266,7 +266,8 @@ def test_unquoted_separator_names_the_line(tmp_path):
 
 
 def test_binary_file_is_refused(tmp_path):
-    path = write(tmp_path / "sheet.csv", "Category,Message\nham,hi\n", encoding="utf-16")
+    # UTF-16 without a byte-order mark cannot be told from binary (with one, it is read: below)
+    path = write(tmp_path / "sheet.csv", "Category,Message\nham,hi\n", encoding="utf-16-le")
     with pytest.raises(InputError, match="not a text CSV"):
         data.read_table(path)
 
@@ -276,3 +277,40 @@ def test_checksum_depends_on_content_not_format(cases_dir):
     assert semicolon.checksum == data.read_table(cases_dir / "csv" / "UPPER_EXT.CSV").checksum
     assert semicolon.checksum != data.read_table(cases_dir / "csv" / "bom.csv").checksum
     assert len(semicolon.checksum) == 64
+
+
+def test_invisible_characters_around_text_are_stripped_and_alone_count_as_empty():
+    assert data.clean_text("\u200b \u202e\ufeff") == ""
+    assert data.clean_text("\u200d Hi\u200bthere \u2060\n") == "Hi\u200bthere"  # inner ones kept
+    assert data.clean_text(None) == ""
+
+
+def test_csv_rows_of_invisible_text_are_skipped_like_empty_ones(tmp_path):
+    path = tmp_path / "zw.csv"
+    path.write_text("Category,Message\nham,Hello\nspam,\u200b\u200d\nspam,Win cash\n", encoding="utf-8")
+    table = data.read_table(path)
+    assert list(table.frame["text"]) == ["Hello", "Win cash"]
+    assert table.skipped == ["1 row skipped: empty Message, line 3"]
+
+
+def test_utf16_with_bom_is_read_and_other_binaries_get_a_clear_message(tmp_path):
+    rows = "Category\tMessage\nham\tCafé £5\nspam\tWin\n"  # Excel's "Unicode Text": UTF-16, tabs
+    (tmp_path / "excel.txt").write_text(rows, encoding="utf-16")
+    table = data.read_table(tmp_path / "excel.txt")
+    assert list(table.frame["text"]) == ["Café £5", "Win"] and list(table.frame["label"]) == ["ham", "spam"]
+    with zipfile.ZipFile(tmp_path / "sheet.csv", "w") as bundle:
+        bundle.writestr("xl/workbook.xml", rows)
+    with pytest.raises(InputError, match="zip archive .*save it as CSV"):
+        data.read_table(tmp_path / "sheet.csv")
+
+
+def test_a_quote_never_closed_is_refused_not_read_as_one_huge_message(tmp_path):
+    path = tmp_path / "open_quote.csv"
+    path.write_text('Category,Message\nham,Hi\nspam,"Win now\nham,See you\nham,Bye\n', encoding="utf-8")
+    with pytest.raises(InputError, match="line 3: a quote .* never closed"):
+        data.read_table(path)
+    path.write_text('Category,Message\nham,"one\ntwo, ""quoted"""\nspam,Win\n', encoding="utf-8")
+    assert list(data.read_table(path).frame["text"]) == ['one\ntwo, "quoted"', "Win"]  # closed: fine
+    path.write_text("Category,Message\nham,x\nspam," + "w " * 70_000 + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 3: a value is longer than"):
+        data.read_table(path)

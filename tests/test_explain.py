@@ -36,6 +36,8 @@ def test_cosine_by_hand_equals_library(embedder):
 def test_cosine_by_hand_needs_both_sentences(embedder):
     with pytest.raises(InputError, match="both need text"):
         explain.cosine_by_hand(TV, " \n", embedder=embedder)
+    with pytest.raises(InputError, match="both need text"):  # invisible characters only
+        explain.cosine_by_hand(TV, "\u200b\u200d", embedder=embedder)
 
 
 def test_extrapolation_arithmetic():
@@ -103,6 +105,8 @@ def test_paraphrase_mining_finds_the_eating_and_horse_pairs_and_extrapolates(emb
 def test_mining_refuses_too_few_or_too_many(embedder):
     with pytest.raises(InputError, match="at least 2 different"):
         explain.mining_vs_cross(["same", "same", ""], embedder=embedder)
+    with pytest.raises(InputError, match="at least 2 different"):
+        explain.mining_vs_cross(["same", "\u200bsame\u200b", "\u200b"], embedder=embedder)
     with pytest.raises(InputError, match="more than the limit of 3"):
         explain.mining_vs_cross(["a", "b", "c", "d"], embedder=embedder, max_sentences=3)
 
@@ -157,3 +161,19 @@ def test_frozen_alone_asks_for_a_fine_tuned_model(tmp_path, monkeypatch):
 def test_frozen_vs_finetuned_without_records_says_what_to_do():
     table, text = explain.frozen_vs_finetuned([])
     assert table.empty and "train one with the `freeze` strategy" in text
+
+
+def test_sentence_embedding_ranks_sts_pairs_better_than_the_cls_vector(embedder, data_dir):
+    """On graded STS pairs the mean-pooled sentence embedding beats the bare [CLS] vector."""
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    sts = pd.read_csv(data_dir / "sts" / "sts_subset.tsv", sep="\t", quoting=3)
+    first, second = list(sts.sent1), list(sts.sent2)
+    cls = explain._forward(embedder, first + second).cls
+    sentence = embedder.encode_bulk(first + second)
+    n = len(sts)
+    rho = {name: spearmanr(util.pairwise_cos_sim(v[:n], v[n:]).tolist(), sts.score).statistic
+           for name, v in {"cls": cls, "sentence": sentence}.items()}
+    assert rho["sentence"] == pytest.approx(0.868, abs=0.002)
+    assert rho["cls"] < rho["sentence"] - 0.03, rho

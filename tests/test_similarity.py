@@ -79,3 +79,35 @@ def test_pair_limit_is_enforced(embedder):
 def test_split_lines_keeps_inner_blank_rows_and_drops_trailing_ones():
     assert similarity.split_lines("a\n\nb\n \n") == ["a", "", "b"]
     assert similarity.split_lines("") == []
+
+
+@pytest.mark.parametrize("threshold, message", [(float("nan"), "from -1 to 1"), (1.5, "from -1 to 1"),
+                                                ("high", "a number")])
+def test_threshold_outside_cosine_range_gets_a_message(embedder, threshold, message):
+    with pytest.raises(InputError, match=message):
+        similarity.compare(SEED_1, SEED_2, threshold=threshold, embedder=embedder)
+
+
+def test_no_threshold_means_the_default(embedder):
+    result = similarity.compare(SEED_1, SEED_2, threshold=None, embedder=embedder)
+    assert list(result.table["Result"]) == ["Similar", "Not similar"]
+
+
+def test_invisible_only_sentence_is_empty_not_a_perfect_match(embedder):
+    result = similarity.compare(["\u200b", SEED_1[0]], ["\u200b\u200d", SEED_2[0]], embedder=embedder)
+    empty, scored = result.table.to_dict("records")
+    assert empty["Score"] is None and "both sentences need text" in empty["Note"]
+    assert scored["Score"] == pytest.approx(0.70, abs=0.01)
+
+
+def test_one_empty_column_names_it_rather_than_counting_lines():
+    col1, col2 = similarity.split_lines("The train is late"), similarity.split_lines("  \t")
+    with pytest.raises(InputError, match="Column 2 has no text: both sentences of a pair need text"):
+        similarity.check_pairs(col1, col2)
+
+
+def test_user_text_is_shown_literally_in_the_heatmap_and_explanation(embedder):
+    result = similarity.compare(["![i](http://x/i.png) <a href='x'>click</a>"], ["**bold**"],
+                                embedder=embedder)
+    assert "<a href" not in str(result.heatmap.data[0].y) and "&lt;a href" in result.heatmap.data[0].y[0]
+    assert "\\!\\[i\\](http://x/i.png) \\<a" in result.explanation and "![i]" not in result.explanation

@@ -153,6 +153,8 @@ def test_empty_lines_are_ignored_and_all_empty_input_gets_a_message():
     assert points.texts == ["a cat", "rain"]
     with pytest.raises(InputError, match="every line is empty"):
         visualize.load_points(visualize.TYPED, " \n\t\n\n")
+    with pytest.raises(InputError, match="every line is empty"):  # invisible characters only
+        visualize.load_points(visualize.TYPED, "\u200b\n\u200d\ufeff\n\u202e")
 
 
 def test_duplicates_are_one_point_with_a_count_in_the_hover():
@@ -176,6 +178,8 @@ def test_html_in_text_and_labels_is_shown_literally(tmp_path):
     assert "&lt;b&gt;bold&lt;/b&gt; claim" in hovers and "3&lt;5 is true" in hovers
     assert "<b>bold" not in hovers and "<i>" not in hovers
     assert "&lt;i&gt;tag&lt;/i&gt;" in {trace.name for trace in result.figure.data}
+    named = visualize.draw(visualize.unique_points("<a href='x'>f</a>.csv", ["a cat", "rain"]))
+    assert named.figure.layout.title.text.startswith("&lt;a href=") and "\\<a href" in named.summary
     long = visualize.unique_points("long", ["word " * 200, "short"])
     long_hover = visualize.draw(long, "pca", 2).figure.data[0].customdata[0][0]
     assert "…" in long_hover and len(long_hover) < 400

@@ -1,4 +1,5 @@
 """Registry encode vs bare `SentenceTransformer.encode` on the same texts (goal >= 0.95x)."""
+import argparse
 import time
 
 from sentence_transformers import SentenceTransformer
@@ -8,7 +9,9 @@ from semdemo.models import default_model_path, get_embedder
 
 
 def main(argv: list[str]) -> None:
-    texts = data.load_sms().text.tolist()
+    parser = argparse.ArgumentParser(prog="python -m semdemo.bench encode", description=__doc__)
+    parser.add_argument("--limit", type=int, default=None, help="first N SMS messages (default all)")
+    texts = data.load_sms().text.tolist()[:parser.parse_args(argv).limit]
     embedder = get_embedder()
     bare = SentenceTransformer(default_model_path(), device=embedder.device)
     timings = {}
