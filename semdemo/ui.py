@@ -304,9 +304,11 @@ def mine_and_time(source: str, n: float, own_sentences: str, sample_pairs: float
     """Time paraphrase mining on N sentences against a cross-encoder extrapolated to every pair."""
     sentences, notes = explain.mining_sentences(source, int(n), own_sentences)
     result = explain.mining_vs_cross(sentences, int(sample_pairs), progress=progress)
-    for note in notes + result.notes:
+    notes += result.notes
+    for note in notes:
         gr.Warning(note)
-    return result.explanation, result.figure, shown_rounded(result.top_pairs)
+    shown_notes = "".join(f"**Note:** {note}\n\n" for note in notes)
+    return shown_notes + result.explanation, result.figure, shown_rounded(result.top_pairs)
 
 
 @shown

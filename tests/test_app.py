@@ -88,3 +88,41 @@ def test_concurrent_clients_get_exactly_the_sequential_results(client):
         concurrent = list(pool.map(call, requests))
     assert concurrent == sequential
     assert statistics.mean(row[0][2] for row in sequential) > 0.4
+
+
+def test_similarity_keeps_answering_while_a_training_runs(client, data_dir, tmp_path, monkeypatch):
+    import time
+
+    from gradio_client import handle_file
+
+    from semdemo import classify, data
+
+    monkeypatch.setenv("SEMDEMO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(classify._serving, "model", None)
+    sms = data.load_sms(data_dir / "sms_spam" / "SMSSpamCollection")
+    sample = pd.concat([sms[sms.label == "spam"].head(60), sms[sms.label == "ham"].head(240)])
+    csv = tmp_path / "slice.csv"
+    sample.rename(columns={"label": "Category", "text": "Message"}).to_csv(csv, index=False)
+    training = client.submit(classify.UPLOADED, handle_file(str(csv)), None, None, "freeze", 200,
+                             api_name="/train")
+    while training.status().code.name not in ("PROCESSING", "FINISHED"):
+        time.sleep(0.2)
+    started = time.perf_counter()
+    table, _, _ = client.predict(*SEED, 0.5, api_name="/similarity")
+    answered = time.perf_counter() - started
+    assert not training.done(), "the training ended before the similarity request was answered"
+    assert answered < 5, answered
+    assert table["data"][0][2] == pytest.approx(0.70, abs=0.01)
+    assert "**freeze** model trained on *slice.csv*" in training.result()[0]
+
+
+def test_upload_over_the_size_limit_is_refused_with_a_message(client, tmp_path, monkeypatch):
+    from gradio_client import handle_file
+
+    from semdemo import data
+
+    monkeypatch.setattr(data, "MAX_UPLOAD_MB", 1)
+    big = tmp_path / "big.csv"
+    big.write_text("Category,Message\n" + "ham,hello there\n" * 80_000)
+    with pytest.raises(Exception, match=r"big\.csv is 1\.\d MB; the limit is 1 MB"):
+        client.predict("", handle_file(str(big)), None, api_name="/classify_batch")

@@ -21,7 +21,7 @@ def url():
 
 def test_readme_has_a_snippet_per_tab():
     assert [re.search(r'api_name="(/\w+)"', s).group(1) for s in SNIPPETS] == [
-        "/similarity", "/classify", "/visualize", "/cosine_by_hand"]
+        "/similarity", "/classify", "/visualize", "/cosine_by_hand", "/cls_vs_sentence"]
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=lambda s: re.search(r'api_name="/(\w+)"', s).group(1))
@@ -36,3 +36,5 @@ def test_readme_snippet_runs(snippet, url, capsys):
         assert "['WINNER! Call 09061221066 now', 'spam'" in printed, printed
     if "/visualize" in snippet:
         assert "80 sentences" in printed
+    if "/paraphrase_mining" in snippet:
+        assert "A man is eating food." in printed and "A man is eating bread." in printed

@@ -1,4 +1,5 @@
 """Cold start: `python app.py` process start -> the UI page answers -> the first similarity answer."""
+import argparse
 import sys
 import time
 import urllib.request
@@ -7,6 +8,7 @@ from semdemo.bench.serve import free_port, start
 
 
 def main(argv: list[str]) -> None:
+    argparse.ArgumentParser(prog="python -m semdemo.bench startup", description=__doc__).parse_args(argv)
     port = free_port()
     started = time.perf_counter()
     proc = start([sys.executable, "app.py", "--port", str(port)], port)
