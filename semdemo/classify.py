@@ -62,6 +62,7 @@ SEED = 42
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
 MIN_PER_CLASS = 3  # a stratified train/validation/test split needs this many rows of each class
 MAX_MESSAGES = int(os.environ.get("SEMDEMO_MAX_MESSAGES", "5000"))  # per prediction request
+MAX_BATCH = 32  # concurrent single-message requests classified in one forward pass
 DOWNLOAD_MAX_AGE_S = 3600  # label downloads older than this are deleted
 BACKBONE = "sentence_embedding"  # our name in flash's TextClassifier.backbones registry
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"  # stored in records instead of the machine-specific path
@@ -254,6 +255,16 @@ class SpamClassifier:
     def device(self) -> torch.device:
         return next(self.task.parameters()).device
 
+    def warm(self) -> SpamClassifier:
+        """Move to the embedder's device (fp16 weights on cuda, as the embedder) and run one
+        forward pass, so that the first request to classify is not slow."""
+        device = models.get_embedder().device
+        self.task.to(device)
+        if device == "cuda":
+            self.task.half()
+        self.predict_proba(["Warm-up message."])
+        return self
+
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Class probabilities, one row per text, columns in the order of `self.labels`."""
         collate = self.task.adapter.collate_fn
@@ -303,8 +314,7 @@ def load(path: str | Path) -> SpamClassifier:
         target.load_state_dict(weights)
     except (OSError, KeyError, ValueError, RuntimeError) as err:
         raise InputError(f"The model at {record_path} could not be loaded: {err}") from err
-    task.to(models.get_embedder().device)
-    return SpamClassifier(task, record, record_path)
+    return SpamClassifier(task, record, record_path).warm()
 
 
 def model_dir() -> Path:
@@ -358,8 +368,8 @@ def serving_model() -> SpamClassifier:
         return _serving["model"]
 
 
-def classify(texts: list[str], model: SpamClassifier | None = None) -> list[dict]:
-    """Label each message; empty messages are refused with a message, not guessed."""
+def check_messages(texts: list[str]) -> list[str]:
+    """The messages, cleaned; none, an empty one or too many are refused with a message."""
     texts = [data.clean_text(t) for t in texts]
     if not texts or not any(texts):
         raise InputError("Type a message to classify.")
@@ -367,7 +377,21 @@ def classify(texts: list[str], model: SpamClassifier | None = None) -> list[dict
         raise InputError(f"Message {texts.index('') + 1} is empty: give every message some text.")
     if len(texts) > MAX_MESSAGES:
         raise InputError(f"{len(texts)} messages is more than the limit of {MAX_MESSAGES} per request.")
-    return (model or serving_model()).predict(texts)
+    return texts
+
+
+def classify(texts: list[str], model: SpamClassifier | None = None) -> list[dict]:
+    """Label each message; empty messages are refused with a message, not guessed."""
+    return (model or serving_model()).predict(check_messages(texts))
+
+
+def classify_each(messages: list[str]) -> list[dict | None]:
+    """Concurrent single-message requests (a Gradio batch) in one forward pass: each message's
+    label and probabilities, or None for an empty one, so one user's empty box fails no other."""
+    texts = [data.clean_text(message) for message in messages]
+    present = [text for text in texts if text]
+    predictions = iter(classify(present) if present else [])
+    return [next(predictions) if text else None for text in texts]
 
 
 def classify_batch(pasted: str = "", csv_path: str | None = None,
@@ -634,7 +658,7 @@ def train(source: str | Path | None = None, *, train_file: str | Path | None = N
         save(model, Path(out_dir) if out_dir else model_dir())
         if serve:
             with _serving_lock:
-                _serving["model"] = model
+                _serving["model"] = model.warm()
         return TrainResult(record, model, notes)
     finally:
         _training_lock.release()

@@ -44,6 +44,23 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+def encode_in_chunks(encode, texts: list[str], dimension: int, on_progress=None,
+                     chunk: int = 256) -> torch.Tensor:
+    """`encode(texts)` over chunks of texts of similar length, rows back in the input order.
+
+    Sorting by length first is what one `SentenceTransformer.encode` call over the whole set does:
+    each batch then pads little. Chunks let progress be reported and other users be served between.
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = torch.empty(len(texts), dimension)
+    for start in range(0, len(order), chunk):
+        rows = order[start:start + chunk]
+        vectors[rows] = encode([texts[i] for i in rows])
+        if on_progress:
+            on_progress(min(start + chunk, len(texts)), len(texts))
+    return vectors
+
+
 class Coalescer:
     """Merge concurrent `run(texts)` calls from many threads into one call over all their texts.
 
@@ -133,16 +150,11 @@ class Embedder:
 
         The lock is taken per chunk, so short requests from other users are served in between.
         """
-        parts = []
-        for start in range(0, len(texts), chunk):
-            parts.append(self._encode_now(texts[start:start + chunk]))
-            if on_progress:
-                on_progress(min(start + chunk, len(texts)), len(texts))
-        return torch.cat(parts) if parts else torch.empty(0, self.dimension)
+        return encode_in_chunks(self._encode_now, texts, self.dimension, on_progress, chunk)
 
     @property
     def dimension(self) -> int:
-        return self.model.get_sentence_embedding_dimension()
+        return self.model.get_embedding_dimension()
 
     def _encode_now(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         with self.lock:
@@ -238,12 +250,7 @@ class FlashEmbedder:
 
     def encode_bulk(self, texts: list[str], on_progress=None, chunk: int = 256) -> torch.Tensor:
         """Embed a large set in chunks, calling `on_progress(done, total)` (as `Embedder.encode_bulk`)."""
-        parts = []
-        for start in range(0, len(texts), chunk):
-            parts.append(self.encode(texts[start:start + chunk]))
-            if on_progress:
-                on_progress(min(start + chunk, len(texts)), len(texts))
-        return torch.cat(parts)
+        return encode_in_chunks(self.encode, texts, self.embedder.dimension, on_progress, chunk)
 
 
 _flash_embedders: dict[tuple[str, str], FlashEmbedder] = {}

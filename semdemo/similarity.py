@@ -16,9 +16,11 @@ from semdemo.errors import InputError
 from semdemo.models import Embedder, get_embedder
 
 MAX_PAIRS = int(os.environ.get("SEMDEMO_MAX_PAIRS", "1000"))
-MAX_BATCH = 32  # concurrent requests merged into one forward pass
-# Requests scored at once; their sentences share one forward pass (models.Coalescer).
-CONCURRENCY = 32
+# Concurrent requests Gradio hands to `compare_many` as one batch: one forward pass for all their
+# sentences, and one trip through Gradio's queue instead of one per request.
+MAX_BATCH = 32
+# Batches in flight at once: while one is computed, Gradio sends out the previous one's answers.
+CONCURRENT_BATCHES = 2
 HEATMAP_MAX = 40  # sentences per heatmap axis; more would be unreadable in a browser
 EMPTY_NOTE = "not scored: both sentences need text"
 COLUMNS = ["Sentence 1", "Sentence 2", "Score", "Result", "Note"]
@@ -83,32 +85,51 @@ def check_threshold(threshold: float | None) -> float:
     return value
 
 
+def check_request(col1: list[str], col2: list[str], threshold: float | None,
+                  max_pairs: int = MAX_PAIRS) -> float:
+    """Refuse a request that cannot be scored (`InputError`); its threshold as a float."""
+    threshold = check_threshold(threshold)
+    check_pairs(col1, col2, max_pairs)
+    return threshold
+
+
 def compare(col1: list[str], col2: list[str], threshold: float = 0.5,
             embedder: Embedder | None = None, max_pairs: int = MAX_PAIRS) -> SimilarityResult:
     """Score each pair (col1[i], col2[i]) by cosine similarity of their sentence embeddings."""
-    return compare_many([(col1, col2, threshold)], embedder, max_pairs)[0]
+    result = compare_many([(col1, col2, threshold)], embedder, max_pairs)[0]
+    if isinstance(result, InputError):
+        raise result
+    return result
 
 
 def compare_many(requests: list[tuple[list[str], list[str], float]],
                  embedder: Embedder | None = None,
-                 max_pairs: int = MAX_PAIRS) -> list[SimilarityResult]:
+                 max_pairs: int = MAX_PAIRS) -> list[SimilarityResult | InputError]:
     """Score several requests with one forward pass over all their distinct sentences.
 
     Concurrent users' requests are batched here, so the model runs once per batch, not per user.
+    A request that cannot be scored gets its `InputError` in its place; the others are scored
+    exactly as they would be alone.
     """
-    requests = [(col1, col2, check_threshold(threshold)) for col1, col2, threshold in requests]
-    for col1, col2, _ in requests:
-        check_pairs(col1, col2, max_pairs)
+    checked: list[tuple[list[tuple[str, str]], float] | InputError] = []
+    for col1, col2, threshold in requests:
+        try:
+            threshold = check_request(col1, col2, threshold, max_pairs)
+        except InputError as err:
+            checked.append(err)
+            continue
+        checked.append(([(clean_text(a), clean_text(b)) for a, b in zip(col1, col2)], threshold))
+    scorable = [request for request in checked if not isinstance(request, InputError)]
+    if not scorable:
+        return checked
     embedder = embedder or get_embedder()
-    pairs_per_request = [[(clean_text(a), clean_text(b)) for a, b in zip(col1, col2)]
-                         for col1, col2, _ in requests]
-    unique = list(dict.fromkeys(text for pairs in pairs_per_request for pair in pairs
+    unique = list(dict.fromkeys(text for pairs, _ in scorable for pair in pairs
                                 for text in pair if text))
     vectors = embedder.encode(unique)
     index = {text: row for row, text in enumerate(unique)}
     notes = _truncation_notes(embedder, unique)
-    return [_result(pairs, threshold, vectors, index, notes, embedder.max_tokens)
-            for pairs, (_, _, threshold) in zip(pairs_per_request, requests)]
+    return [request if isinstance(request, InputError) else
+            _result(*request, vectors, index, notes, embedder.max_tokens) for request in checked]
 
 
 def _result(pairs: list[tuple[str, str]], threshold: float, vectors: torch.Tensor,
@@ -152,20 +173,30 @@ def _truncation_notes(embedder: Embedder, texts: list[str]) -> dict[str, str]:
 
 
 def heatmap(left: list[str], right: list[str], matrix: torch.Tensor) -> go.Figure:
-    """Plotly heatmap of cosine scores; axes are the sentences, hover shows full text and score."""
+    """Plotly heatmap of cosine scores; axes are the sentences, hover shows full text and score.
+
+    Every request draws one, so it is cheap: built from one dict (plotly validates it once,
+    several times faster than `update_layout` calls), and with no template (a heatmap fills its
+    plot area, so plotly's default template would only add 6 KB of JSON to every answer).
+    """
     left, right = left[:HEATMAP_MAX], right[:HEATMAP_MAX]
     z = matrix[: len(left), : len(right)].numpy()
     hover = [[f"<b>1:</b> {hover_text(a)}<br><b>2:</b> {hover_text(b)}" for b in right] for a in left]
-    figure = go.Figure(go.Heatmap(
-        z=z, x=[f"{j + 1}. {plot_text(t, 30)}" for j, t in enumerate(right)],
-        y=[f"{i + 1}. {plot_text(t, 30)}" for i, t in enumerate(left)],
-        customdata=hover, hovertemplate="%{customdata}<br>cosine %{z:.3f}<extra></extra>",
-        zmin=-1, zmax=1, colorscale="RdBu_r", texttemplate="%{z:.2f}" if z.size <= 400 else None,
-    ))
-    figure.update_layout(title="Cosine similarity, every sentence of column 1 x column 2",
-                         xaxis_title="column 2", yaxis_title="column 1",
-                         yaxis_autorange="reversed", margin=dict(l=10, r=10, t=50, b=10))
-    return figure
+    return go.Figure({
+        "data": [{
+            "type": "heatmap", "z": z, "zmin": -1, "zmax": 1, "colorscale": "RdBu_r",
+            "x": [f"{j + 1}. {plot_text(t, 30)}" for j, t in enumerate(right)],
+            "y": [f"{i + 1}. {plot_text(t, 30)}" for i, t in enumerate(left)],
+            "customdata": hover, "hovertemplate": "%{customdata}<br>cosine %{z:.3f}<extra></extra>",
+            "texttemplate": "%{z:.2f}" if z.size <= 400 else None,
+        }],
+        "layout": {
+            "title": {"text": "Cosine similarity, every sentence of column 1 x column 2"},
+            "xaxis": {"title": {"text": "column 2"}},
+            "yaxis": {"title": {"text": "column 1"}, "autorange": "reversed"},
+            "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "template": "none",
+        },
+    })
 
 
 def explain_cosine(a: str, b: str, u: torch.Tensor, v: torch.Tensor, library_score: float,

@@ -54,13 +54,30 @@ def pair_labels(examples: list[list[str]], limit: int = 60) -> list[str]:
 
 
 @shown
-def compare_pairs(col1_text: str, col2_text: str, threshold: float):
-    """Score the pairs typed one per line in each column."""
-    result = similarity.compare(similarity.split_lines(col1_text),
-                                similarity.split_lines(col2_text), threshold)
-    for note in result.notes:
-        gr.Warning(note)
-    return shown_rounded(result.table), result.heatmap, result.explanation
+def check_pairs(col1_text: str, col2_text: str, threshold: float) -> None:
+    """Refuse, with a message, a request that cannot be scored, before it joins a batch."""
+    similarity.check_request(similarity.split_lines(col1_text), similarity.split_lines(col2_text),
+                             threshold)
+
+
+def compare_pairs(col1_texts: list[str], col2_texts: list[str], thresholds: list[float]):
+    """Score a batch of requests (Gradio merges concurrent clicks into one call) in one forward
+    pass. One request's error cannot fail the others: it answers with its message (the button
+    already showed it as an error, in `check_pairs`; this reaches API callers)."""
+    results = similarity.compare_many([
+        (similarity.split_lines(col1), similarity.split_lines(col2), threshold)
+        for col1, col2, threshold in zip(col1_texts, col2_texts, thresholds)])
+    tables, heatmaps, explanations = [], [], []
+    for result in results:
+        if isinstance(result, InputError):
+            tables.append(pd.DataFrame(columns=similarity.COLUMNS))
+            heatmaps.append(None)
+            explanations.append(f"**Not scored:** {result}")
+        else:  # its notes (empty or truncated sentences) head the explanation
+            tables.append(shown_rounded(result.table))
+            heatmaps.append(result.heatmap)
+            explanations.append(result.explanation)
+    return tables, heatmaps, explanations
 
 
 def similarity_tab() -> None:
@@ -83,8 +100,12 @@ def similarity_tab() -> None:
                              column_widths=["30%", "30%", "9%", "13%", "18%"])
         explanation = gr.Markdown()
         heatmap = gr.Plot(label="All pairs")
-        compare.click(compare_pairs, [col1, col2, threshold], [table, heatmap, explanation],
-                      api_name="similarity", concurrency_limit=similarity.CONCURRENCY)
+        compare.click(check_pairs, [col1, col2, threshold], None, concurrency_limit=None,
+                      api_visibility="private"
+                      ).success(compare_pairs, [col1, col2, threshold], [table, heatmap, explanation],
+                                api_name="similarity", batch=True,
+                                max_batch_size=similarity.MAX_BATCH,
+                                concurrency_limit=similarity.CONCURRENT_BATCHES)
 
 
 @shown
@@ -179,9 +200,16 @@ def visualize_tab() -> None:
 
 
 @shown
-def classify_message(message: str):
-    """Both class probabilities of one message, for a `gr.Label`."""
-    return classify.classify([message or ""])[0]["probabilities"]
+def check_message(message: str) -> None:
+    """Refuse an empty message with a message, before it joins a batch."""
+    classify.check_messages([message or ""])
+
+
+def classify_messages(messages: list[str]):
+    """Both class probabilities of each message of a batch (Gradio merges concurrent requests),
+    for a `gr.Label`; an empty message (the button refused it already) gets no prediction."""
+    return [[None if result is None else result["probabilities"]
+             for result in classify.classify_each(messages)]]
 
 
 @shown
@@ -227,7 +255,7 @@ def classify_tab() -> None:
             probabilities = gr.Label(label="Prediction", num_top_classes=2, scale=2)
         check = gr.Button("Classify", variant="primary")
         gr.Examples([[t] for t in classify.EXAMPLES], inputs=message, outputs=probabilities,
-                    fn=classify_message, run_on_click=True, cache_examples=False,
+                    fn=classify_messages, batch=True, run_on_click=True, cache_examples=False,
                     label="Examples (click one)")
         with gr.Accordion("Many messages", open=False):
             with gr.Row():
@@ -265,8 +293,10 @@ def classify_tab() -> None:
             with gr.Row():
                 confusion = gr.Plot(label="Confusion matrix")
                 losses = gr.Plot(label="Loss curve")
-        gr.on([check.click, message.submit], classify_message, message, probabilities,
-              api_name="classify")
+        gr.on([check.click, message.submit], check_message, message, None, concurrency_limit=None,
+              api_visibility="private"
+              ).success(classify_messages, message, probabilities, api_name="classify",
+                        batch=True, max_batch_size=classify.MAX_BATCH)
         label_all.click(classify_many, [pasted, batch_file, batch_col], [labelled, download],
                         api_name="classify_batch")
         batch_file.change(lambda path: pick_columns(path)[0], batch_file, batch_col,
@@ -399,6 +429,7 @@ def build_demo(model: str | None = None, device: str = "auto") -> gr.Blocks:
     """Build the app; the models are loaded (once per process) and warmed before it returns."""
     models.configure(model, device)
     embedder = models.get_embedder()
+    classify.serving_model()
     # Uploaded temp files older than an hour are deleted every 10 minutes.
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\n\n{INTRO}")

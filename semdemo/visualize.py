@@ -235,15 +235,8 @@ def embed(points: PointSet, engine_name: str = DEFAULT_ENGINE,
         if progress:
             progress(done / total, f"Embedding sentences: {done:,} of {total:,}")
 
-    def compute() -> np.ndarray:
-        # Shortest first, so each chunk pads little, as one `encode` call over the whole set would.
-        order = np.argsort([len(text) for text in points.texts], kind="stable")
-        vectors = encoder.encode_bulk([points.texts[i] for i in order], on_progress=report).numpy()
-        unsorted = np.empty_like(vectors)
-        unsorted[order] = vectors
-        return unsorted
-
-    return embedding_cache.get_or_compute(key, compute)
+    return embedding_cache.get_or_compute(
+        key, lambda: encoder.encode_bulk(points.texts, on_progress=report).numpy())
 
 
 # ------------------------------------------------------------------------------ projections

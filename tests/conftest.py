@@ -8,7 +8,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-
 @pytest.fixture(scope="session")
 def embedder():
     """The registry's default embedder, loaded once for the whole test session."""
@@ -34,3 +33,17 @@ def cases_dir(data_dir) -> Path:
     path = data_dir.parent / "cases"
     assert path.is_dir(), f"no bad-input cases at {path}"
     return path
+
+
+@pytest.fixture(scope="session")
+def client():
+    """The app served on a free port, reached as gradio_client users reach it (`python app.py`
+    serves the same demo)."""
+    from gradio_client import Client
+
+    from semdemo.ui import build_demo
+
+    demo = build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()

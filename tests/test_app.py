@@ -15,15 +15,6 @@ SEED = ("I like to watch tv\nThe cat was running after the butterfly",
         "Watching Television is my favorite time pass\nIt is so windy today")
 
 
-@pytest.fixture(scope="module")
-def client():
-    """The demo launched on a free port, the way `python app.py` serves it."""
-    demo = build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=None, quiet=True)
-    yield Client(url, verbose=False)
-    demo.close()
-
-
 def test_default_flags_bind_localhost_without_share(monkeypatch):
     monkeypatch.setattr("sys.argv", ["app.py"])
     import app
@@ -60,9 +51,13 @@ def test_similarity_endpoint_equals_in_process_backend(client):
     assert "util.cos_sim" in explanation
 
 
-def test_bad_input_through_the_api_is_a_clear_error(client):
-    with pytest.raises(Exception, match="Column 1 has 3 sentences but column 2 has 2"):
-        client.predict("a\nb\nc", "a\nb", 0.5, api_name="/similarity")
+def test_bad_input_through_the_api_answers_with_its_message(client):
+    """The endpoint is a batch function: a bad request answers with its message (it cannot fail
+    the requests batched with it); in the UI the button shows it as an error first."""
+    table, heatmap, explanation = client.predict("a\nb\nc", "a\nb", 0.5, api_name="/similarity")
+    assert table["data"] == [] and heatmap is None
+    assert explanation.startswith("**Not scored:** Column 1 has 3 sentences but column 2 has 2")
+    assert client.predict("   ", api_name="/classify") == {}  # no prediction for an empty message
 
 
 def test_sts_spearman_through_the_app_keeps_the_bare_model_score(client, data_dir):
@@ -75,19 +70,47 @@ def test_sts_spearman_through_the_app_keeps_the_bare_model_score(client, data_di
     assert rho >= 0.866, rho  # bare all-MiniLM-L6-v2: 0.868 (scores rounded to 3 decimals here)
 
 
-def test_concurrent_clients_get_exactly_the_sequential_results(client):
+def test_concurrent_clients_get_exactly_the_sequential_results(client, monkeypatch):
+    """20 students at once, every fifth with a bad request: they are batched into shared forward
+    passes, and each gets exactly what it gets alone (a bad one its own message)."""
     requests = [(f"Student {i} likes to watch tv\nIt rains on day {i}",
-                 f"Pupil {i} enjoys television\nThe cat sleeps", 0.5) for i in range(20)]
-    sequential = [client.predict(*r, api_name="/similarity")[0]["data"] for r in requests]
+                 f"Pupil {i} enjoys television" + ("" if i % 5 == 4 else "\nThe cat sleeps"), 0.5)
+                for i in range(20)]
+    sequential = [client.predict(*r, api_name="/similarity") for r in requests]
+    batch_sizes = []
+    compare_many = similarity.compare_many
+    monkeypatch.setattr(similarity, "compare_many", lambda requests, *args: batch_sizes.append(
+        len(requests)) or compare_many(requests, *args))
     url = client.src
 
     def call(request):
-        return Client(url, verbose=False).predict(*request, api_name="/similarity")[0]["data"]
+        return Client(url, verbose=False).predict(*request, api_name="/similarity")
 
     with ThreadPoolExecutor(20) as pool:
         concurrent = list(pool.map(call, requests))
-    assert concurrent == sequential
-    assert statistics.mean(row[0][2] for row in sequential) > 0.4
+    assert [(table["data"], text) for table, _, text in concurrent] == [
+        (table["data"], text) for table, _, text in sequential]
+    assert sum(batch_sizes) == 20 and max(batch_sizes) > 1, batch_sizes
+    scored = [table["data"][0][2] for table, _, _ in sequential if table["data"]]
+    assert len(scored) == 16 and statistics.mean(scored) > 0.4
+    assert all(text.startswith("**Not scored:** Column 1 has 2 sentences but column 2 has 1")
+               for table, _, text in sequential if not table["data"])
+
+
+def test_concurrent_single_messages_share_a_forward_pass(client, monkeypatch):
+    messages = [text for text in classify.EXAMPLES for _ in range(4)] + [" "]
+    sequential = [client.predict(m, api_name="/classify") for m in messages]
+    batch_sizes = []
+    classify_each = classify.classify_each
+    monkeypatch.setattr(classify, "classify_each", lambda batch: batch_sizes.append(len(batch))
+                        or classify_each(batch))
+    url = client.src
+    with ThreadPoolExecutor(len(messages)) as pool:
+        concurrent = list(pool.map(lambda m: Client(url, verbose=False).predict(
+            m, api_name="/classify"), messages))
+    assert concurrent == sequential and max(batch_sizes) > 1, batch_sizes
+    assert [p["label"] for p in sequential[:12:4]] == [label for _, label in classify.ARTICLE_EXAMPLES]
+    assert sequential[-1] == {}
 
 
 def test_similarity_keeps_answering_while_a_training_runs(client, data_dir, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from semdemo import similarity
+from semdemo import classify, models, similarity
 from semdemo.models import get_embedder
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -17,10 +17,17 @@ def cuda_embedder():
     return get_embedder(device="cuda")
 
 
-def test_warm_model_is_fp16_on_cuda(cuda_embedder):
+def test_warm_models_are_fp16_on_cuda(cuda_embedder, monkeypatch):
     parameter = next(cuda_embedder.model.parameters())
     assert parameter.device.type == "cuda" and parameter.dtype == torch.float16
     assert cuda_embedder.describe().endswith("on cuda (float16)")
+    monkeypatch.setitem(classify._serving, "model", None)
+    monkeypatch.setattr(models, "_defaults", {"model": None, "device": "cuda"})
+    spam = classify.serving_model()
+    head = next(spam.task.parameters())
+    assert head.device.type == "cuda" and head.dtype == torch.float16
+    assert [r["label"] for r in spam.predict([t for t, _ in classify.ARTICLE_EXAMPLES])] == [
+        label for _, label in classify.ARTICLE_EXAMPLES]
 
 
 def test_fp16_keeps_the_seed_scores_and_sts_spearman(cuda_embedder, data_dir):

@@ -4,19 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from semdemo.ui import build_demo
-
 README = Path(__file__).resolve().parent.parent / "README.md"
 SNIPPETS = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
             if "Client(" in block and "handle_file" not in block]
 
 
 @pytest.fixture(scope="module")
-def url():
-    demo = build_demo()
-    _, local_url, _ = demo.launch(prevent_thread_lock=True, server_port=None, quiet=True)
-    yield local_url
-    demo.close()
+def url(client):
+    return client.src
 
 
 def test_readme_has_a_snippet_per_tab():
