@@ -182,19 +182,22 @@ def heatmap(left: list[str], right: list[str], matrix: torch.Tensor) -> go.Figur
     left, right = left[:HEATMAP_MAX], right[:HEATMAP_MAX]
     z = matrix[: len(left), : len(right)].numpy()
     hover = [[f"<b>1:</b> {hover_text(a)}<br><b>2:</b> {hover_text(b)}" for b in right] for a in left]
+    rows = [f"{i + 1}. {plot_text(t, 30)}" for i, t in enumerate(left)]
+    # Room for the longest row label (about 7 px a character) and the axis title, set here:
+    # plotly's automargin alone sometimes leaves the labels cut off after a resize.
+    left_margin = 40 + 7 * max(map(len, rows))
     return go.Figure({
         "data": [{
             "type": "heatmap", "z": z, "zmin": -1, "zmax": 1, "colorscale": "RdBu_r",
-            "x": [f"{j + 1}. {plot_text(t, 30)}" for j, t in enumerate(right)],
-            "y": [f"{i + 1}. {plot_text(t, 30)}" for i, t in enumerate(left)],
+            "x": [f"{j + 1}. {plot_text(t, 30)}" for j, t in enumerate(right)], "y": rows,
             "customdata": hover, "hovertemplate": "%{customdata}<br>cosine %{z:.3f}<extra></extra>",
             "texttemplate": "%{z:.2f}" if z.size <= 400 else None,
         }],
         "layout": {
             "title": {"text": "Cosine similarity, every sentence of column 1 x column 2"},
-            "xaxis": {"title": {"text": "column 2"}},
-            "yaxis": {"title": {"text": "column 1"}, "autorange": "reversed"},
-            "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "template": "none",
+            "xaxis": {"title": {"text": "column 2"}, "automargin": True},
+            "yaxis": {"title": {"text": "column 1"}, "autorange": "reversed", "automargin": True},
+            "margin": {"l": left_margin, "r": 10, "t": 50, "b": 10}, "template": "none",
         },
     })
 

@@ -148,6 +148,12 @@ def test_similarity_article_example_shows_scores_and_labels(page):
     expect(page.get_by_text("How the first score is computed")).to_be_visible()
     heatmap = page.locator(".js-plotly-plot").filter(visible=True)
     expect(heatmap.locator(".heatmaplayer")).to_have_count(1)
+    # The sentences label the axes, in full view (looked up afresh: plotly redraws its ticks).
+    page.wait_for_function("""label => {
+        const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.offsetParent);
+        const tick = [...plot.querySelectorAll('.ytick text')].find(t => t.textContent === label);
+        return tick && tick.getBoundingClientRect().left >= plot.getBoundingClientRect().left;
+    }""", arg="1. I like to watch tv", timeout=10_000)
     save_docs_screenshot(page, "similarity")
 
 
