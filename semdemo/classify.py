@@ -34,6 +34,7 @@ import torch
 import transformers
 from flash.core.data.io.input import DataKeys
 from flash.core.data.io.input_transform import InputTransform
+from flash.core.data.utilities.classification import SingleLabelTargetFormatter
 from flash.core.finetuning import FinetuningStrategies, FlashBaseFinetuning
 from flash.text import TextClassificationData, TextClassifier
 from flash.text.classification.adapters import GenericAdapter
@@ -47,7 +48,7 @@ from torch import nn
 from torch.utils.data import Sampler
 
 from semdemo import data, models
-from semdemo.display import markdown_text
+from semdemo.display import markdown_text, plot_text
 from semdemo.errors import InputError
 
 STRATEGIES = ("freeze", "freeze_unfreeze", "no_freeze")
@@ -64,6 +65,7 @@ MIN_PER_CLASS = 3  # a stratified train/validation/test split needs this many ro
 MAX_MESSAGES = int(os.environ.get("SEMDEMO_MAX_MESSAGES", "5000"))  # per prediction request
 MAX_BATCH = 32  # concurrent single-message requests classified in one forward pass
 DOWNLOAD_MAX_AGE_S = 3600  # label downloads older than this are deleted
+FORMULA_STARTS = ("=", "+", "-", "@")  # what spreadsheets read as the start of a formula
 BACKBONE = "sentence_embedding"  # our name in flash's TextClassifier.backbones registry
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"  # stored in records instead of the machine-specific path
 SHIPPED_DIR = Path(__file__).parent / "assets" / "spam_head"
@@ -415,8 +417,14 @@ def classify_batch(pasted: str = "", csv_path: str | None = None,
                           for t, r in zip(texts, classify(texts, model))])
     handle, download = tempfile.mkstemp(dir=_downloads_dir(), prefix="spam-labels-", suffix=".csv")
     with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-        frame.to_csv(out, index=False)
+        frame.assign(message=frame["message"].map(_as_spreadsheet_text)).to_csv(out, index=False)
     return frame, download, notes
+
+
+def _as_spreadsheet_text(text: str) -> str:
+    """A message a spreadsheet opening the download shows as text: one starting like a formula
+    (`=HYPERLINK(...)`) gets a leading apostrophe, so it is never run (OWASP's CSV injection)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def _downloads_dir(max_age_s: float = DOWNLOAD_MAX_AGE_S) -> Path:
@@ -435,7 +443,7 @@ def _downloads_dir(max_age_s: float = DOWNLOAD_MAX_AGE_S) -> Path:
 def summary(record: dict) -> str:
     """Markdown describing a stored model: what it was trained on, how, and how well it scored."""
     m = record["metrics"]
-    scored = f"{m['positive_label']} " if m.get("positive_label") else "macro "
+    scored = f"{markdown_text(m['positive_label'], 40)} " if m.get("positive_label") else "macro "
     source = markdown_text(record.get("data", {}).get("name", "?"), 80)
     return (f"**{record['strategy']}** model trained on *{source}* ({record['rows']['train']} "
             f"training messages, {record['epochs']} epochs, {m['train_seconds']} s). On "
@@ -540,9 +548,13 @@ def fit(parts: Split, strategy: str = DEFAULT_STRATEGY, epochs: int | None = Non
         raise InputError("Epochs and batch size must be at least 1 and the learning rate positive.")
     seed_everything(SEED, workers=False)
     batch_size = min(batch_size, len(parts.train))
+    # Told the labels, flash reads each as one class; left to guess, it would read "not spam"
+    # or "a,b" as several labels of a multi-label task.
+    labels = sorted(set(parts.train["label"]) | set(parts.val["label"]))
     datamodule = TextClassificationData.from_data_frame(
         "text", "label", train_data_frame=parts.train, val_data_frame=parts.val,
         transform=InputTransform(),
+        target_formatter=SingleLabelTargetFormatter(labels=labels, num_classes=len(labels)),
         batch_size=batch_size, num_workers=0, pin_memory=torch.cuda.is_available(),
         sampler=partial(_bucket_sampler, [len(t) for t in parts.train["text"]], batch_size))
     backbone_path = models.get_embedder().name_or_path
@@ -677,7 +689,8 @@ def _read(path, text_col, label_col, notes: list[str], limits: bool,
 
 def confusion_figure(record: dict) -> go.Figure:
     """Heatmap of the test confusion matrix (rows: true label, columns: predicted)."""
-    labels, counts = record["labels"], record["metrics"]["confusion_matrix"]
+    labels = [plot_text(label, 30) for label in record["labels"]]
+    counts = record["metrics"]["confusion_matrix"]
     figure = go.Figure(go.Heatmap(
         z=counts, x=[f"predicted {l}" for l in labels], y=[f"true {l}" for l in labels],
         text=counts, texttemplate="%{text}", colorscale="Blues", showscale=False,

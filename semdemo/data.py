@@ -39,6 +39,7 @@ MAX_DOWNLOAD_MB = 10  # the official archive is about 0.2 MB
 TEXT_COLUMNS = ("message", "v2")  # default text column names (case-insensitive): article, Kaggle
 LABEL_COLUMNS = ("category", "v1")  # default label column names
 SEPARATORS = (",", ";", "\t")
+MAX_COLUMNS_SHOWN = 20  # column names listed in a message
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # utf-8-sig also reads plain UTF-8; latin-1 never fails
 NO_SEPARATOR = "\x1f"  # ASCII unit separator: splits nothing, for one-column files
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode Text" starts with one
@@ -204,7 +205,7 @@ def read_table(source: str | Path, text_col: str | None = None, label_col: str |
         elif require_label and not label:
             empty_label.append(line)
         else:
-            rows.append((message, _label(label, line, name) if label else None))
+            rows.append((message, label.casefold() if label else None))
     skipped = [_skipped_note(lines, column) for lines, column in
                ((empty_text, text_name), (empty_label, label_name)) if lines]
     if not rows:
@@ -278,8 +279,8 @@ def _records(text: str, name: str, max_rows: float) -> tuple[list[str], list[tup
             fields = next(reader, None)
             if fields is None:
                 break
-            if not any(f.strip() for f in fields):
-                continue  # a blank line is not a row
+            if not any(f.strip() for f in fields) and (header is not None or len(fields) < 2):
+                continue  # a blank line is not a row (but "," is a header of two blank names)
             if header is None:
                 header = fields
                 continue
@@ -332,20 +333,23 @@ def _check_row_count(count: int, max_rows: float, name: str) -> None:
 def _column_names(header: list[str]) -> list[str]:
     """Header names stripped, blanks named "column N", repeats suffixed ".1", ".2" like pandas."""
     names: list[str] = []
+    taken: set[str] = set()
+    repeats: dict[str, int] = {}  # the last suffix given to each name, so each lookup is O(1)
     for number, raw in enumerate(header, 1):
-        base = raw.strip() or f"column {number}"
-        candidate, repeat = base, 0
-        while candidate in names:
-            repeat += 1
-            candidate = f"{base}.{repeat}"
+        base = candidate = raw.strip() or f"column {number}"
+        while candidate in taken:
+            repeats[base] = repeats.get(base, 0) + 1
+            candidate = f"{base}.{repeats[base]}"
         names.append(candidate)
+        taken.add(candidate)
     return names
 
 
 def _column(columns: list[str], picked: str | None, defaults: tuple[str, ...], role: str,
             name: str, required: bool = True) -> str | None:
     """The picked column (exact, else any case), else the first default name present."""
-    found = ", ".join(columns)
+    found = ", ".join(columns[:MAX_COLUMNS_SHOWN]) + (
+        f", … ({len(columns):,} in all)" if len(columns) > MAX_COLUMNS_SHOWN else "")
     if picked:
         match = next((c for c in columns if c == picked), None) or next(
             (c for c in columns if c.lower() == picked.strip().lower()), None)
@@ -357,16 +361,6 @@ def _column(columns: list[str], picked: str | None, defaults: tuple[str, ...], r
         raise InputError(f"{name} has no {defaults[0].capitalize()} column: pick the {role} column. "
                          f"Columns found: {found}.")
     return match
-
-
-def _label(raw: str, line: int, name: str) -> str:
-    """A label stripped and case-folded (" SPAM " -> "spam"); a comma is refused, as flash would
-    read "a,b" as two labels."""
-    label = raw.strip().casefold()
-    if "," in label:
-        raise InputError(f"{name}, line {line}: the label {raw!r} contains a comma, which the "
-                         "classifier would read as two labels. Rename it (e.g. with '-').")
-    return label
 
 
 def _skipped_note(lines: list[int], column: str | None) -> str:

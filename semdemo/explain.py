@@ -23,7 +23,7 @@ from sentence_transformers import util
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 
 from semdemo import classify, data
-from semdemo.display import hover_text
+from semdemo.display import hover_text, markdown_text
 from semdemo.errors import InputError
 from semdemo.models import Embedder, get_embedder
 from semdemo.similarity import explain_cosine
@@ -460,7 +460,8 @@ def frozen_vs_finetuned(records: list[dict] | None = None) -> tuple[pd.DataFrame
         return table, ("No frozen model is stored yet: train one with the `freeze` strategy in the "
                        "Spam / ham tab to compare.\n\n" + FREEZING)
     rivals = [r for r in records if r["strategy"] != "freeze" and _data_of(r) == _data_of(frozen)]
-    f1, spam = frozen["metrics"]["f1"], frozen["metrics"].get("positive_label") or "positive-class"
+    f1 = frozen["metrics"]["f1"]
+    spam = markdown_text(frozen["metrics"].get("positive_label") or "positive-class", 40)
     if not rivals:
         comparison = (f"The frozen model's {spam} F1 is **{f1:.3f}**. Train `freeze_unfreeze` or "
                       "`no_freeze` on the same data in the Spam / ham tab to compare.")

@@ -163,11 +163,22 @@ class Embedder:
             )
         return vectors.float().cpu()
 
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The token ids of each text before truncation (special tokens included)."""
+        with self.lock:
+            return self.model.tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]
+
     def token_counts(self, texts: list[str]) -> list[int]:
         """Number of tokens each text has before truncation (special tokens included)."""
-        with self.lock:
-            ids = self.model.tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]
-        return [len(i) for i in ids]
+        return [len(ids) for ids in self.token_ids(texts)]
+
+    def all_unknown(self, ids: list[int]) -> bool:
+        """Whether every token of a text (special tokens aside) is the unknown token: the model
+        then sees only "something it does not know", the same for every such text (emoji,
+        unknown scripts, words over 100 characters)."""
+        tokenizer = self.model.tokenizer
+        words = [i for i in ids if i not in tokenizer.all_special_ids or i == tokenizer.unk_token_id]
+        return bool(words) and all(i == tokenizer.unk_token_id for i in words)
 
 
 _defaults = {"model": None, "device": "auto"}

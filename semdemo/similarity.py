@@ -23,6 +23,7 @@ MAX_BATCH = 32
 CONCURRENT_BATCHES = 2
 HEATMAP_MAX = 40  # sentences per heatmap axis; more would be unreadable in a browser
 EMPTY_NOTE = "not scored: both sentences need text"
+UNKNOWN_NOTE = "the model knows none of its characters"
 COLUMNS = ["Sentence 1", "Sentence 2", "Score", "Result", "Note"]
 
 ARTICLE_EXAMPLES = [
@@ -127,7 +128,7 @@ def compare_many(requests: list[tuple[list[str], list[str], float]],
                                 for text in pair if text))
     vectors = embedder.encode(unique)
     index = {text: row for row, text in enumerate(unique)}
-    notes = _truncation_notes(embedder, unique)
+    notes = _token_notes(embedder, unique)
     return [request if isinstance(request, InputError) else
             _result(*request, vectors, index, notes, embedder.max_tokens) for request in checked]
 
@@ -147,15 +148,20 @@ def _result(pairs: list[tuple[str, str]], threshold: float, vectors: torch.Tenso
         score = round(float(matrix[k, k]), 3)
         a, b = pairs[i]
         rows[i][2:] = [score, "Similar" if score >= threshold else "Not similar",
-                       "; ".join(n for t, n in notes.items() if t in (a, b))]
+                       "; ".join(dict.fromkeys(notes[t] for t in (a, b) if t in notes))]
     table = pd.DataFrame(rows, columns=COLUMNS, dtype=object)  # object: no score is None, not NaN
     messages = []
     if len(scored) < len(pairs):
         messages.append(f"{len(pairs) - len(scored)} pair(s) not scored: both sentences need text.")
-    truncated = sum(1 for text in set(left + right) if text in notes)
+    shown = set(left + right)
+    truncated = sum(1 for text in shown if text in notes and "truncated" in notes[text])
     if truncated:
         messages.append(f"{truncated} sentence(s) longer than {max_tokens} tokens were "
                         "truncated before scoring.")
+    if any(notes.get(text) == UNKNOWN_NOTE for text in shown):
+        messages.append("Some sentences are only characters the model does not know (emoji, "
+                        "an unknown script, a word of over 100 letters): it reads them all as one "
+                        "unknown token, so such sentences score as the same.")
     explanation = explain_cosine(left[0], right[0], left_vecs[0], right_vecs[0], float(matrix[0, 0]))
     return SimilarityResult(
         table=table,
@@ -165,11 +171,16 @@ def _result(pairs: list[tuple[str, str]], threshold: float, vectors: torch.Tenso
     )
 
 
-def _truncation_notes(embedder: Embedder, texts: list[str]) -> dict[str, str]:
-    """A note for each text the model truncates to its maximum number of tokens."""
-    limit = embedder.max_tokens
-    return {text: f"truncated to {limit} tokens (had {count})"
-            for text, count in zip(texts, embedder.token_counts(texts)) if count > limit}
+def _token_notes(embedder: Embedder, texts: list[str]) -> dict[str, str]:
+    """A note for each text the model truncates to its maximum number of tokens, or reads only
+    as unknown tokens."""
+    limit, notes = embedder.max_tokens, {}
+    for text, ids in zip(texts, embedder.token_ids(texts)):
+        if len(ids) > limit:
+            notes[text] = f"truncated to {limit} tokens (had {len(ids)})"
+        elif embedder.all_unknown(ids):
+            notes[text] = UNKNOWN_NOTE
+    return notes
 
 
 def heatmap(left: list[str], right: list[str], matrix: torch.Tensor) -> go.Figure:

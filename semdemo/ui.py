@@ -21,13 +21,14 @@ DECIMALS = 3  # every number in every table is shown with this many decimals
 
 def shown(fn):
     """Wrap a backend call so bad input reaches the user as a `gr.Error`, not a traceback. The
-    message stays until closed: a student may read it slowly, or look away."""
+    message stays until closed: a student may read it slowly, or look away. Such input is
+    expected, so the server log gets no traceback for it."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except InputError as err:
-            raise gr.Error(str(err), duration=None) from err
+            raise gr.Error(str(err), duration=None, print_exception=False) from err
     return wrapper
 
 
@@ -60,12 +61,16 @@ def check_pairs(col1_text: str, col2_text: str, threshold: float) -> None:
                              threshold)
 
 
-def compare_pairs(col1_texts: list[str], col2_texts: list[str], thresholds: list[float]):
+def compare_pairs(col1_texts: list, col2_texts: list, thresholds: list):
     """Score a batch of requests (Gradio merges concurrent clicks into one call) in one forward
     pass. One request's error cannot fail the others: it answers with its message (the button
-    already showed it as an error, in `check_pairs`; this reaches API callers)."""
+    already showed it as an error, in `check_pairs`; this reaches API callers).
+
+    The values arrive as sent (the event skips Gradio's preprocessing, whose slider range check
+    would fail the whole batch for one bad threshold): texts are made strings here, and
+    `similarity` checks each threshold itself."""
     results = similarity.compare_many([
-        (similarity.split_lines(col1), similarity.split_lines(col2), threshold)
+        (similarity.split_lines(as_text(col1)), similarity.split_lines(as_text(col2)), threshold)
         for col1, col2, threshold in zip(col1_texts, col2_texts, thresholds)])
     tables, heatmaps, explanations = [], [], []
     for result in results:
@@ -78,6 +83,11 @@ def compare_pairs(col1_texts: list[str], col2_texts: list[str], thresholds: list
             heatmaps.append(result.heatmap)
             explanations.append(result.explanation)
     return tables, heatmaps, explanations
+
+
+def as_text(value) -> str:
+    """A textbox value as Gradio's preprocessing would pass it: a string ("" for none)."""
+    return "" if value is None else str(value)
 
 
 def similarity_tab() -> None:
@@ -103,7 +113,7 @@ def similarity_tab() -> None:
         compare.click(check_pairs, [col1, col2, threshold], None, concurrency_limit=None,
                       api_visibility="private"
                       ).success(compare_pairs, [col1, col2, threshold], [table, heatmap, explanation],
-                                api_name="similarity", batch=True,
+                                api_name="similarity", batch=True, preprocess=False,
                                 max_batch_size=similarity.MAX_BATCH,
                                 concurrency_limit=similarity.CONCURRENT_BATCHES)
 
@@ -137,7 +147,7 @@ def point_number(typed) -> int | None:
     text = str(typed if typed is not None else "").strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not text.isdecimal():  # not isdigit: "²" is a digit that int() refuses
         raise InputError(f"A point number is a whole number such as 12, not “{text}”.")
     return int(text)
 
@@ -241,14 +251,15 @@ def serving_summary() -> str:
     return f"Now serving: {classify.summary(classify.serving_model().record)}"
 
 
-def classify_tab() -> None:
+def classify_tab() -> gr.Markdown:
+    """The tab; returns its "Now serving" line, which every page load refreshes."""
     with gr.Tab("Spam / ham"):
         gr.Markdown(
             "A small classifier on top of the sentence embedding decides whether an SMS is "
             "**spam** or **ham**. It was trained with lightning-flash on the SMS Spam Collection; "
             "train your own below, on that collection or on your CSV."
         )
-        serving = gr.Markdown(serving_summary)  # a function: refreshed on every page load
+        serving = gr.Markdown(serving_summary())  # refreshed on every page load, in build_demo
         with gr.Row():
             message = gr.Textbox(label="Message", lines=3, scale=3,
                                  placeholder="e.g. WINNER! Claim your free prize now")
@@ -310,6 +321,7 @@ def classify_tab() -> None:
         start.click(train_classifier, [source, train_file, text_col, label_col, strategy, epochs],
                     [metrics, confusion, losses], api_name="train", concurrency_limit=1
                     ).success(serving_summary, None, serving, api_visibility="private")
+    return serving
 
 
 @shown
@@ -435,7 +447,9 @@ def build_demo(model: str | None = None, device: str = "auto") -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\n\n{INTRO}")
         similarity_tab()
         visualize_tab()
-        classify_tab()
+        serving = classify_tab()
         explain_tab()
         gr.Markdown(f"Model: **{embedder.describe()}**")
+        # Another user may have trained a new model since this page was built.
+        demo.load(serving_summary, None, serving, api_visibility="private")
     return demo

@@ -49,6 +49,7 @@ MAX_COLOURS = 30  # with more distinct labels than this, every point gets one co
 WEBGL_FROM = 1000  # 2D maps with this many points are drawn with WebGL (Scattergl)
 PERPLEXITY, N_NEIGHBORS = 30.0, 15  # the t-SNE and UMAP defaults, lowered for tiny sets
 SEED = 0
+SAME_EMBEDDING = 1e-5  # embeddings closer than this in every dimension are the same point
 AXES = ("x", "y", "z")
 NO_LABEL = "(no label)"
 
@@ -335,6 +336,11 @@ def build_map(points: PointSet, method: str = "pca", dims: int = 2,
     plan = plan_projection(len(points.texts), method, dims)
     start = time.perf_counter()
     vectors, embedded_before = embed(points, engine_name, progress)
+    if np.ptp(vectors, axis=0).max() < SAME_EMBEDDING:  # t-SNE would crash the process on them
+        raise InputError(
+            f"All {len(points.texts)} sentences get the same embedding, so a map cannot tell them "
+            "apart: the model ignores upper and lower case, and reads characters it does not know "
+            "(such as emoji) as one unknown token. Add sentences with different words.")
     middle = time.perf_counter()
     coords, projected_before = project(vectors, embedding_key(points, engine_name), plan, progress)
     end = time.perf_counter()
@@ -435,7 +441,7 @@ def nearest(points: PointSet, query: str = "", point: int | None = None, k: int 
     if query:
         target = engine(engine_name).encode([query])
         title = f"Nearest neighbours of “{plot_text(query, 60)}”"
-    elif point:  # points are numbered from 1; an empty number box sends None or 0
+    elif point is not None:  # points are numbered from 1
         picked = int(point) - 1
         if not 0 <= picked < n:
             raise InputError(f"There is no point #{int(point)}: the map has points #1 to #{n}.")

@@ -220,6 +220,38 @@ def test_summary_shows_an_uploaded_file_name_literally():
     assert "\\!\\[x\\]" in text and "\\<img" in text and "![x]" not in text
 
 
+def test_user_labels_show_literally_in_the_summary_and_the_confusion_matrix():
+    """The "Now serving" line reaches every visitor: a label must not load an image there."""
+    record = json.loads(next(classify.SHIPPED_DIR.glob("*.json")).read_text())
+    record["labels"] = ["ham", "![x](http://e/x) <b>spam</b>"]
+    record["metrics"]["positive_label"] = record["labels"][1]
+    text = classify.summary(record)
+    assert "\\!\\[x\\]" in text and "\\<b\\>" in text and "![x]" not in text
+    figure = classify.confusion_figure(record)
+    assert figure.data[0].x[1] == "predicted ![x](http://e/x) &lt;b&gt;spam&lt;/b&gt;"
+
+
+def test_labels_with_spaces_or_commas_train_as_one_class_each(tmp_path):
+    """Left to guess, flash read "not spam" as two labels of a multi-label task and training
+    crashed; told the labels, it learns one class per label."""
+    rows = ([("not spam", f"See you at {hour} o'clock, love") for hour in range(1, 7)]
+            + [("spam, promo", f"WIN a £{n}000 prize! Call 0906{n}0{n} now") for n in range(1, 7)])
+    path = tmp_path / "labels.csv"
+    pd.DataFrame(rows, columns=["Category", "Message"]).to_csv(path, index=False)
+    result = classify.train(path, out_dir=tmp_path / "model", epochs=30, serve=False)
+    assert result.record["labels"] == ["not spam", "spam, promo"]
+    predicted = result.model.predict(["See you at 9 o'clock, love", "WIN a £9000 prize! Call 09069"])
+    assert [p["label"] for p in predicted] == ["not spam", "spam, promo"]
+
+
+def test_the_download_keeps_formula_like_messages_as_text():
+    """A spreadsheet opening the labels must not run `=HYPERLINK(...)` sent as a message."""
+    table, download, _ = classify.classify_batch('=HYPERLINK("http://e/x","win")\n@SUM(A1)\nHello')
+    assert table["message"].tolist() == ['=HYPERLINK("http://e/x","win")', "@SUM(A1)", "Hello"]
+    assert pd.read_csv(download)["message"].tolist() == [
+        '\'=HYPERLINK("http://e/x","win")', "'@SUM(A1)", "Hello"]
+
+
 @pytest.mark.parametrize("per_class, classes", [(3, 2), (6, 3), (4, 5)])
 def test_small_csvs_split_with_every_class_held_out_instead_of_crashing(per_class, classes):
     labels = [f"class{i}" for i in range(classes)] * per_class  # e.g. 6 rows: sklearn alone refuses

@@ -209,9 +209,28 @@ def test_labels_are_stripped_and_case_folded(tmp_path):
     assert data.read_table(path).frame["label"].tolist() == ["spam", "spam", "ham"]
 
 
-def test_a_label_with_a_comma_is_refused(tmp_path):
-    path = write(tmp_path / "comma.csv", 'Category,Message\nham,a\n"spam, promo",b\n')
-    with pytest.raises(InputError, match=r"line 3: the label 'spam, promo' contains a comma"):
+def test_labels_with_commas_or_spaces_are_one_label_each(tmp_path):
+    path = write(tmp_path / "comma.csv", 'Category,Message\nham,a\n"Spam, promo",b\nnot ham,c\n')
+    assert data.read_table(path).frame["label"].tolist() == ["ham", "spam, promo", "not ham"]
+
+
+def test_repeated_column_names_are_numbered_like_pandas_and_read_fast(tmp_path):
+    """Numbering repeats once took cubic time: a 16 KB header of one name held a worker 80 s."""
+    path = write(tmp_path / "repeats.csv", "a," * 4000 + "Message\n" + "x," * 4000 + "hello\n")
+    table = data.read_table(path, require_label=False)
+    assert table.columns[:3] == ["a", "a.1", "a.2"] and table.columns[-2:] == ["a.3999", "Message"]
+    assert table.frame["text"].tolist() == ["hello"]
+
+
+def test_a_message_lists_only_the_first_columns_of_a_wide_file(tmp_path):
+    path = write(tmp_path / "wide.csv", ",".join(f"c{i}" for i in range(500)) + "\n" + "x," * 499 + "y\n")
+    with pytest.raises(InputError, match=r"Columns found: c0, c1, .*, c19, … \(500 in all\)\.$"):
+        data.read_table(path)
+
+
+def test_a_header_of_blank_names_is_a_header_not_a_blank_line(tmp_path):
+    path = write(tmp_path / "blank_header.csv", ",\nham,hello\n")
+    with pytest.raises(InputError, match="Columns found: column 1, column 2"):
         data.read_table(path)
 
 

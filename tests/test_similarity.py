@@ -93,6 +93,18 @@ def test_no_threshold_means_the_default(embedder):
     assert list(result.table["Result"]) == ["Similar", "Not similar"]
 
 
+def test_text_the_model_cannot_read_is_scored_with_a_note(embedder):
+    """Emoji (or an unknown script) become the one unknown token: such texts score as the same,
+    and the table says why instead of showing a silent perfect match."""
+    result = similarity.compare(["\U0001F600", SEED_1[0], "x" * 200], ["\U0001F389", SEED_2[0], "rain"],
+                                embedder=embedder)
+    emoji, scored, long_word = result.table.to_dict("records")
+    assert emoji["Score"] == pytest.approx(1.0, abs=1e-3)
+    assert emoji["Note"] == similarity.UNKNOWN_NOTE == long_word["Note"]
+    assert scored["Note"] == "" and scored["Score"] == pytest.approx(0.70, abs=0.01)
+    assert any("does not know" in note for note in result.notes)
+
+
 def test_invisible_only_sentence_is_empty_not_a_perfect_match(embedder):
     result = similarity.compare(["\u200b", SEED_1[0]], ["\u200b\u200d", SEED_2[0]], embedder=embedder)
     empty, scored = result.table.to_dict("records")

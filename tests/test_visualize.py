@@ -110,9 +110,10 @@ def test_neighbours_of_a_picked_point_leave_the_point_out(teaching):
     assert "raining heavily" in picked.customdata[0]
     with pytest.raises(InputError, match="no point #81"):
         visualize.nearest(teaching, point=81)
-    for empty in (None, 0):
-        with pytest.raises(InputError, match="Type a sentence"):
-            visualize.nearest(teaching, query="  ", point=empty)
+    with pytest.raises(InputError, match="Type a sentence"):
+        visualize.nearest(teaching, query="  ", point=None)
+    with pytest.raises(InputError, match="no point #0: the map has points #1 to #80"):
+        visualize.nearest(teaching, query="  ", point=0)
 
 
 def test_flash_engine_gives_the_same_vectors_as_sentence_transformers():
@@ -146,6 +147,19 @@ def test_tiny_sets_adapt_with_a_note_or_refuse_clearly():
     one = visualize.unique_points("one", ["a cat", "a cat"])
     with pytest.raises(InputError, match="at least 2 different sentences; got 1"):
         visualize.draw(one, "tsne", 2)
+
+
+@pytest.mark.parametrize("lines", [["Hello world", "hello world", "HELLO WORLD"], ["\U0001F600", "\U0001F389", "\u2603"]])
+@pytest.mark.parametrize("method", sorted(visualize.METHODS))
+def test_sentences_with_one_same_embedding_get_a_message_not_a_crash(lines, method):
+    """Different texts the model cannot tell apart (case, emoji): t-SNE crashed the whole server
+    (a segfault in scikit-learn) on such a set; every method now says why it cannot map them."""
+    points = visualize.unique_points("same", lines)
+    assert len(points.texts) == len(lines)
+    with pytest.raises(InputError, match=f"All {len(lines)} sentences get the same embedding"):
+        visualize.draw(points, method, 2)
+    mixed = visualize.unique_points("mixed", lines + ["The weather is lovely today."])
+    assert base_points(visualize.draw(mixed, method, 2).figure) == len(lines) + 1
 
 
 def test_empty_lines_are_ignored_and_all_empty_input_gets_a_message():
