@@ -115,6 +115,7 @@ class Embedder:
         if device == "cuda":
             self.model.half()
         self.model.eval()
+        self._special_ids = set(self.model.tokenizer.all_special_ids)
         self._coalesced_encode = Coalescer(self._encode_now)
         self.encode(["Warm-up sentence."])
 
@@ -176,9 +177,9 @@ class Embedder:
         """Whether every token of a text (special tokens aside) is the unknown token: the model
         then sees only "something it does not know", the same for every such text (emoji,
         unknown scripts, words over 100 characters)."""
-        tokenizer = self.model.tokenizer
-        words = [i for i in ids if i not in tokenizer.all_special_ids or i == tokenizer.unk_token_id]
-        return bool(words) and all(i == tokenizer.unk_token_id for i in words)
+        unknown = self.model.tokenizer.unk_token_id
+        words = [i for i in ids if i not in self._special_ids or i == unknown]
+        return bool(words) and all(i == unknown for i in words)
 
 
 _defaults = {"model": None, "device": "auto"}

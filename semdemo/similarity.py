@@ -154,7 +154,7 @@ def _result(pairs: list[tuple[str, str]], threshold: float, vectors: torch.Tenso
     if len(scored) < len(pairs):
         messages.append(f"{len(pairs) - len(scored)} pair(s) not scored: both sentences need text.")
     shown = set(left + right)
-    truncated = sum(1 for text in shown if text in notes and "truncated" in notes[text])
+    truncated = sum(1 for text in shown if notes.get(text) not in (None, UNKNOWN_NOTE))
     if truncated:
         messages.append(f"{truncated} sentence(s) longer than {max_tokens} tokens were "
                         "truncated before scoring.")
