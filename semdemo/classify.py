@@ -417,13 +417,15 @@ def classify_batch(pasted: str = "", csv_path: str | None = None,
                           for t, r in zip(texts, classify(texts, model))])
     handle, download = tempfile.mkstemp(dir=_downloads_dir(), prefix="spam-labels-", suffix=".csv")
     with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-        frame.assign(message=frame["message"].map(_as_spreadsheet_text)).to_csv(out, index=False)
+        frame.assign(message=frame["message"].map(_as_spreadsheet_text),
+                     label=frame["label"].map(_as_spreadsheet_text)).to_csv(out, index=False)
     return frame, download, notes
 
 
 def _as_spreadsheet_text(text: str) -> str:
-    """A message a spreadsheet opening the download shows as text: one starting like a formula
-    (`=HYPERLINK(...)`) gets a leading apostrophe, so it is never run (OWASP's CSV injection)."""
+    """Text (a message, or a label from the training data) that a spreadsheet opening the
+    download shows as text: one starting like a formula (`=HYPERLINK(...)`) gets a leading
+    apostrophe, so it is never run (OWASP's CSV injection)."""
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 

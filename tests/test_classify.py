@@ -252,6 +252,17 @@ def test_the_download_keeps_formula_like_messages_as_text():
         '\'=HYPERLINK("http://e/x","win")', "'@SUM(A1)", "Hello"]
 
 
+def test_the_download_keeps_formula_like_labels_as_text(tmp_path):
+    rows = [("=1+1", f"See you at {hour} o'clock") for hour in range(1, 5)] + [
+        ("ok", f"Lunch at {hour}?") for hour in range(1, 5)]
+    path = tmp_path / "formula_labels.csv"
+    pd.DataFrame(rows, columns=["Category", "Message"]).to_csv(path, index=False)
+    classify.train(path, out_dir=tmp_path / "model", epochs=30)
+    table, download, _ = classify.classify_batch("See you at 2 o'clock\nLunch at 2?")
+    assert table["label"].tolist() == ["=1+1", "ok"]
+    assert pd.read_csv(download)["label"].tolist() == ["'=1+1", "ok"]
+
+
 @pytest.mark.parametrize("per_class, classes", [(3, 2), (6, 3), (4, 5)])
 def test_small_csvs_split_with_every_class_held_out_instead_of_crashing(per_class, classes):
     labels = [f"class{i}" for i in range(classes)] * per_class  # e.g. 6 rows: sklearn alone refuses
