@@ -26,11 +26,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--model", default=env("SEMDEMO_MODEL"),
                         help="sentence-transformers directory or hub id (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--no-training", dest="training", action="store_false",
+                        default=env("SEMDEMO_TRAINING", default="1") not in ("0", "off", "no", "false"),
+                        help="serve the spam classifier without offering training: a training "
+                             "replaces the model for every user (also SEMDEMO_TRAINING=0)")
     return parser.parse_args(argv)
 
 
 args = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
-demo = build_demo(model=args.model, device=args.device)
+demo = build_demo(model=args.model, device=args.device, training=args.training)
 
 if __name__ == "__main__":
     # Uploads over the limit are refused by the server before any handler reads them.

@@ -30,5 +30,6 @@ def plot_text(text: str, limit: int) -> str:
 
 def markdown_text(text: str, limit: int) -> str:
     """User text inside Markdown, shown literally: shortened, with the characters that start
-    formatting backslash-escaped (CommonMark), so `![x](url)`, `**`, `<img>` or `#` stay text."""
-    return re.sub(r"([\\`*_{}\[\]<>!#|~])", r"\\\1", shorten(text, limit))
+    formatting backslash-escaped (CommonMark), so `![x](url)`, `**`, `<img>`, `#` or an entity
+    such as `&lt;` stay text."""
+    return re.sub(r"([\\`*_{}\[\]<>!#|~&])", r"\\\1", shorten(text, limit))

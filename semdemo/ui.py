@@ -251,13 +251,14 @@ def serving_summary() -> str:
     return f"Now serving: {classify.summary(classify.serving_model().record)}"
 
 
-def classify_tab() -> gr.Markdown:
-    """The tab; returns its "Now serving" line, which every page load refreshes."""
+def classify_tab(training: bool = True) -> gr.Markdown:
+    """The tab (with its training panel unless `training` is off); returns its "Now serving"
+    line, which every page load refreshes."""
     with gr.Tab("Spam / ham"):
         gr.Markdown(
             "A small classifier on top of the sentence embedding decides whether an SMS is "
-            "**spam** or **ham**. It was trained with lightning-flash on the SMS Spam Collection; "
-            "train your own below, on that collection or on your CSV."
+            "**spam** or **ham**. It was trained with lightning-flash on the SMS Spam Collection"
+            + ("; train your own below, on that collection or on your CSV." if training else ".")
         )
         serving = gr.Markdown(serving_summary())  # refreshed on every page load, in build_demo
         with gr.Row():
@@ -279,31 +280,6 @@ def classify_tab() -> gr.Markdown:
             label_all = gr.Button("Label them")
             labelled = gr.Dataframe(label="Labels", interactive=False, wrap=True)
             download = gr.File(label="Download the labels (CSV)", interactive=False)
-        with gr.Accordion("Train a classifier", open=False):
-            with gr.Row():
-                source = gr.Radio([classify.SMS_COLLECTION, classify.UPLOADED],
-                                  value=classify.SMS_COLLECTION, label="Training data")
-                strategy = gr.Radio(
-                    list(classify.STRATEGIES), value=classify.DEFAULT_STRATEGY, label="Strategy",
-                    info="freeze: only the head learns (fast). freeze_unfreeze: then the whole "
-                         "network, for the last epochs. no_freeze: the whole network throughout "
-                         "(slow without a GPU).")
-                # Gradio's number box cannot start empty (it shows 0): it shows the chosen
-                # strategy's default number of epochs instead, filled in when the strategy changes.
-                epochs = gr.Number(classify.DEFAULT_EPOCHS[classify.DEFAULT_STRATEGY],
-                                   label="Epochs", info="the strategy's default; change it if you like",
-                                   precision=0, minimum=1, maximum=200)
-            with gr.Row(visible=False) as upload_row:
-                train_file = gr.File(label="CSV with a text and a label column",
-                                     file_types=data.UPLOAD_TYPES, type="filepath")
-                text_col = gr.Dropdown(label="Text column (empty: Message)", allow_custom_value=True)
-                label_col = gr.Dropdown(label="Label column (empty: Category)",
-                                        allow_custom_value=True)
-            start = gr.Button("Train", variant="primary")
-            metrics = gr.Markdown()
-            with gr.Row():
-                confusion = gr.Plot(label="Confusion matrix")
-                losses = gr.Plot(label="Loss curve")
         gr.on([check.click, message.submit], check_message, message, None, concurrency_limit=None,
               api_visibility="private"
               ).success(classify_messages, message, probabilities, api_name="classify",
@@ -312,16 +288,47 @@ def classify_tab() -> gr.Markdown:
                         api_name="classify_batch")
         batch_file.change(lambda path: pick_columns(path)[0], batch_file, batch_col,
                           api_visibility="private")
-        source.change(lambda chosen: gr.update(visible=chosen == classify.UPLOADED), source,
-                      upload_row, api_visibility="private")
-        train_file.change(pick_columns, train_file, [text_col, label_col], api_visibility="private")
-        strategy.change(lambda chosen: classify.DEFAULT_EPOCHS[chosen], strategy, epochs,
-                        api_visibility="private")
-        # One training at a time (others see their place in the queue); classifying goes on.
-        start.click(train_classifier, [source, train_file, text_col, label_col, strategy, epochs],
-                    [metrics, confusion, losses], api_name="train", concurrency_limit=1
-                    ).success(serving_summary, None, serving, api_visibility="private")
+        if training:
+            train_panel(serving)
     return serving
+
+
+def train_panel(serving: gr.Markdown) -> None:
+    """The "Train a classifier" panel; a finished training refreshes the "Now serving" line."""
+    with gr.Accordion("Train a classifier", open=False):
+        with gr.Row():
+            source = gr.Radio([classify.SMS_COLLECTION, classify.UPLOADED],
+                              value=classify.SMS_COLLECTION, label="Training data")
+            strategy = gr.Radio(
+                list(classify.STRATEGIES), value=classify.DEFAULT_STRATEGY, label="Strategy",
+                info="freeze: only the head learns (fast). freeze_unfreeze: then the whole "
+                     "network, for the last epochs. no_freeze: the whole network throughout "
+                     "(slow without a GPU).")
+            # Gradio's number box cannot start empty (it shows 0): it shows the chosen
+            # strategy's default number of epochs instead, filled in when the strategy changes.
+            epochs = gr.Number(classify.DEFAULT_EPOCHS[classify.DEFAULT_STRATEGY],
+                               label="Epochs", info="the strategy's default; change it if you like",
+                               precision=0, minimum=1, maximum=200)
+        with gr.Row(visible=False) as upload_row:
+            train_file = gr.File(label="CSV with a text and a label column",
+                                 file_types=data.UPLOAD_TYPES, type="filepath")
+            text_col = gr.Dropdown(label="Text column (empty: Message)", allow_custom_value=True)
+            label_col = gr.Dropdown(label="Label column (empty: Category)",
+                                    allow_custom_value=True)
+        start = gr.Button("Train", variant="primary")
+        metrics = gr.Markdown()
+        with gr.Row():
+            confusion = gr.Plot(label="Confusion matrix")
+            losses = gr.Plot(label="Loss curve")
+    source.change(lambda chosen: gr.update(visible=chosen == classify.UPLOADED), source,
+                  upload_row, api_visibility="private")
+    train_file.change(pick_columns, train_file, [text_col, label_col], api_visibility="private")
+    strategy.change(lambda chosen: classify.DEFAULT_EPOCHS[chosen], strategy, epochs,
+                    api_visibility="private")
+    # One training at a time (others see their place in the queue); classifying goes on.
+    start.click(train_classifier, [source, train_file, text_col, label_col, strategy, epochs],
+                [metrics, confusion, losses], api_name="train", concurrency_limit=1
+                ).success(serving_summary, None, serving, api_visibility="private")
 
 
 @shown
@@ -437,8 +444,10 @@ def explain_tab() -> None:
                                 api_name="frozen_vs_finetuned")
 
 
-def build_demo(model: str | None = None, device: str = "auto") -> gr.Blocks:
-    """Build the app; the models are loaded (once per process) and warmed before it returns."""
+def build_demo(model: str | None = None, device: str = "auto", training: bool = True) -> gr.Blocks:
+    """Build the app; the models are loaded (once per process) and warmed before it returns.
+    Without `training` the Spam / ham tab serves its model but offers no training (no panel, no
+    `/train` endpoint): for a public Space, or a class whose teacher trained beforehand."""
     models.configure(model, device)
     embedder = models.get_embedder()
     classify.serving_model()
@@ -447,7 +456,7 @@ def build_demo(model: str | None = None, device: str = "auto") -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\n\n{INTRO}")
         similarity_tab()
         visualize_tab()
-        serving = classify_tab()
+        serving = classify_tab(training)
         explain_tab()
         gr.Markdown(f"Model: **{embedder.describe()}**")
         # Another user may have trained a new model since this page was built.

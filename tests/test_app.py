@@ -23,7 +23,24 @@ def test_default_flags_bind_localhost_without_share(monkeypatch):
     assert app.args.port == 7860
     assert app.args.share is False
     assert app.args.device == "auto"
+    assert app.args.training is True
     assert isinstance(app.demo, type(build_demo()))
+
+
+def test_no_training_serves_the_classifier_without_a_train_panel_or_endpoint(monkeypatch):
+    """For a public Space, or a class whose teacher trained beforehand: nobody can replace the model."""
+    import app
+
+    assert app.parse_args(["--no-training"]).training is False
+    monkeypatch.setenv("SEMDEMO_TRAINING", "0")
+    assert app.parse_args([]).training is False
+    demo = build_demo(training=False)
+    endpoints = demo.get_api_info()["named_endpoints"]
+    assert "/classify" in endpoints and "/classify_batch" in endpoints and "/train" not in endpoints
+    labels = [block.label for block in demo.blocks.values() if hasattr(block, "label")]
+    assert "Prediction" in labels and "Train a classifier" not in labels
+    assert "Train a classifier" in [block.label for block in build_demo().blocks.values()
+                                    if hasattr(block, "label")]
 
 
 def test_build_demo_twice_reuses_the_warm_model(embedder, monkeypatch):

@@ -229,6 +229,9 @@ def test_user_labels_show_literally_in_the_summary_and_the_confusion_matrix():
     assert "\\!\\[x\\]" in text and "\\<b\\>" in text and "![x]" not in text
     figure = classify.confusion_figure(record)
     assert figure.data[0].x[1] == "predicted ![x](http://e/x) &lt;b&gt;spam&lt;/b&gt;"
+    record["labels"][1] = record["metrics"]["positive_label"] = "&lt;i&gt;"
+    assert "\\&lt;i\\&gt;" in classify.summary(record)  # the entity as typed, not decoded to <i>
+    assert classify.confusion_figure(record).data[0].x[1] == "predicted &amp;lt;i&amp;gt;"
 
 
 def test_labels_with_spaces_or_commas_train_as_one_class_each(tmp_path):
