@@ -457,14 +457,16 @@ def frozen_vs_finetuned(records: list[dict] | None = None) -> tuple[pd.DataFrame
     table = pd.DataFrame([_record_row(r) for r in records], columns=RECORD_COLUMNS)
     frozen = next((r for r in records if r["strategy"] == "freeze"), None)
     if frozen is None:
-        return table, ("No frozen model is stored yet: train one with the `freeze` strategy in the "
-                       "Spam / ham tab to compare.\n\n" + FREEZING)
+        return table, ("No frozen model is stored yet: train one with the `freeze` strategy (in the "
+                       "Spam / ham tab, or with `python -m semdemo.classify train`) to compare."
+                       "\n\n" + FREEZING)
     rivals = [r for r in records if r["strategy"] != "freeze" and _data_of(r) == _data_of(frozen)]
     f1 = frozen["metrics"]["f1"]
     spam = markdown_text(frozen["metrics"].get("positive_label") or "positive-class", 40)
     if not rivals:
         comparison = (f"The frozen model's {spam} F1 is **{f1:.3f}**. Train `freeze_unfreeze` or "
-                      "`no_freeze` on the same data in the Spam / ham tab to compare.")
+                      "`no_freeze` on the same data (in the Spam / ham tab, or with `python -m "
+                      "semdemo.classify train --strategy freeze_unfreeze`) to compare.")
     else:
         best = max(rivals, key=lambda r: r["metrics"]["f1"])
         comparison = (

@@ -257,8 +257,9 @@ def classify_tab(training: bool = True) -> gr.Markdown:
     with gr.Tab("Spam / ham"):
         gr.Markdown(
             "A small classifier on top of the sentence embedding decides whether an SMS is "
-            "**spam** or **ham**. It was trained with lightning-flash on the SMS Spam Collection"
-            + ("; train your own below, on that collection or on your CSV." if training else ".")
+            "**spam** or **ham**; the line below says which model answers and how it was trained."
+            + (" Train your own at the bottom of the tab, on the SMS Spam Collection or on your CSV."
+               if training else "")
         )
         serving = gr.Markdown(serving_summary())  # refreshed on every page load, in build_demo
         with gr.Row():
