@@ -26,11 +26,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--model", default=env("SEMDEMO_MODEL"),
                         help="sentence-transformers directory or hub id (default: bundled all-MiniLM-L6-v2)")
-    parser.add_argument("--no-training", dest="training", action="store_false",
-                        default=env("SEMDEMO_TRAINING", default="1") not in ("0", "off", "no", "false"),
-                        help="serve the spam classifier without offering training: a training "
-                             "replaces the model for every user (also SEMDEMO_TRAINING=0)")
-    return parser.parse_args(argv)
+    parser.add_argument("--training", action=argparse.BooleanOptionalAction, default=None,
+                        help="offer training in the Spam / ham tab (default on; SEMDEMO_TRAINING=0 "
+                             "turns it off): a training replaces the served model for every user")
+    args = parser.parse_args(argv)
+    if args.training is None:
+        args.training = switch(env("SEMDEMO_TRAINING", default="1"), "SEMDEMO_TRAINING", parser)
+    return args
+
+
+def switch(value: str, name: str, parser: argparse.ArgumentParser) -> bool:
+    """An on/off environment value; anything else stops the start-up with a message, since a
+    misspelt "off" must not leave training open on a public Space."""
+    words = {"1": True, "on": True, "yes": True, "true": True,
+             "0": False, "off": False, "no": False, "false": False}
+    if value.strip().lower() not in words:
+        parser.error(f"{name}={value!r}: use 1/on/yes/true or 0/off/no/false")
+    return words[value.strip().lower()]
 
 
 args = parse_args(sys.argv[1:] if __name__ == "__main__" else [])

@@ -29,7 +29,8 @@ def plot_text(text: str, limit: int) -> str:
 
 
 def markdown_text(text: str, limit: int) -> str:
-    """User text inside Markdown, shown literally: shortened, with the characters that start
-    formatting backslash-escaped (CommonMark), so `![x](url)`, `**`, `<img>`, `#` or an entity
-    such as `&lt;` stay text."""
-    return re.sub(r"([\\`*_{}\[\]<>!#|~&])", r"\\\1", shorten(text, limit))
+    """User text inside Markdown, shown literally on one line: whitespace runs (newlines
+    included) become one space, it is shortened, and every ASCII punctuation character is
+    backslash-escaped (CommonMark allows that for all of them), so `![x](url)`, `**`, `<img>`,
+    `# heading`, an entity such as `&lt;`, `$$x$$` (LaTeX) or a bare URL (an autolink) stay text."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", shorten(" ".join(text.split()), limit))

@@ -425,8 +425,9 @@ def explain_tab() -> None:
                                      column_widths=["10%", "45%", "45%"])
         with gr.Accordion("4. Frozen vs fine-tuned spam classifiers", open=False):
             gr.Markdown(
-                "The Spam / ham tab trains a small classifier on top of the sentence embeddings, "
-                "with the embedding model frozen or fine-tuned. How much does fine-tuning add?"
+                "The Spam / ham tab's classifier is a small layer on top of the sentence "
+                "embeddings, trained with the embedding model frozen or fine-tuned. How much does "
+                "fine-tuning add?"
             )
             strategies_button = gr.Button("Compare the stored classifiers")
             strategies_text = gr.Markdown()

@@ -27,13 +27,19 @@ def test_default_flags_bind_localhost_without_share(monkeypatch):
     assert isinstance(app.demo, type(build_demo()))
 
 
-def test_no_training_serves_the_classifier_without_a_train_panel_or_endpoint(monkeypatch):
+def test_no_training_serves_the_classifier_without_a_train_panel_or_endpoint(monkeypatch, capsys):
     """For a public Space, or a class whose teacher trained beforehand: nobody can replace the model."""
     import app
 
     assert app.parse_args(["--no-training"]).training is False
-    monkeypatch.setenv("SEMDEMO_TRAINING", "0")
-    assert app.parse_args([]).training is False
+    for value in ("0", "False", " OFF ", "no"):
+        monkeypatch.setenv("SEMDEMO_TRAINING", value)
+        assert app.parse_args([]).training is False
+    assert app.parse_args(["--training"]).training is True  # the flag wins over the variable
+    monkeypatch.setenv("SEMDEMO_TRAINING", "disabled")  # not a clear "off": refused, not ignored
+    with pytest.raises(SystemExit):
+        app.parse_args([])
+    assert "SEMDEMO_TRAINING='disabled'" in capsys.readouterr().err
     demo = build_demo(training=False)
     endpoints = demo.get_api_info()["named_endpoints"]
     assert "/classify" in endpoints and "/classify_batch" in endpoints and "/train" not in endpoints
@@ -159,7 +165,7 @@ def test_similarity_keeps_answering_while_a_training_runs(client, data_dir, tmp_
     assert not training.done(), "the training ended before the similarity request was answered"
     assert answered < 5, answered
     assert table["data"][0][2] == pytest.approx(0.70, abs=0.01)
-    assert "**freeze** model trained on *slice.csv*" in training.result()[0]
+    assert "**freeze** model trained on *slice\\.csv*" in training.result()[0]
 
 
 def test_upload_over_the_size_limit_is_refused_with_a_message(client, tmp_path, monkeypatch):

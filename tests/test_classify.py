@@ -185,7 +185,7 @@ def test_classify_and_train_endpoints(client, cases_dir, tmp_path):
     summary, confusion, losses = client.predict(
         classify.UPLOADED, handle_file(str(cases_dir / "csv" / "UPPER_EXT.CSV")), None, None,
         "freeze", 2, api_name="/train")
-    assert "**freeze** model trained on *UPPER\\_EXT.CSV*" in summary  # the name escaped for Markdown
+    assert "**freeze** model trained on *UPPER\\_EXT\\.CSV*" in summary  # the name escaped for Markdown
     assert classify.serving_model().record["data"]["name"] == "UPPER_EXT.CSV"
 
 
@@ -230,8 +230,11 @@ def test_user_labels_show_literally_in_the_summary_and_the_confusion_matrix():
     figure = classify.confusion_figure(record)
     assert figure.data[0].x[1] == "predicted ![x](http://e/x) &lt;b&gt;spam&lt;/b&gt;"
     record["labels"][1] = record["metrics"]["positive_label"] = "&lt;i&gt;"
-    assert "\\&lt;i\\&gt;" in classify.summary(record)  # the entity as typed, not decoded to <i>
+    assert "\\&lt\\;i\\&gt\\;" in classify.summary(record)  # the entity as typed, not decoded to <i>
     assert classify.confusion_figure(record).data[0].x[1] == "predicted &amp;lt;i&amp;gt;"
+    # LaTeX, a bare URL (autolinked) and a newline (a heading underline) stay one line of text.
+    record["labels"][1] = record["metrics"]["positive_label"] = "$$x^2$$ http://e.example\n===\n# h"
+    assert "\\$\\$x\\^2\\$\\$ http\\:\\/\\/e\\.example \\=\\=\\= \\# h" in classify.summary(record)
 
 
 def test_labels_with_spaces_or_commas_train_as_one_class_each(tmp_path):

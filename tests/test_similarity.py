@@ -122,4 +122,4 @@ def test_user_text_is_shown_literally_in_the_heatmap_and_explanation(embedder):
     result = similarity.compare(["![i](http://x/i.png) <a href='x'>click</a>"], ["**bold**"],
                                 embedder=embedder)
     assert "<a href" not in str(result.heatmap.data[0].y) and "&lt;a href" in result.heatmap.data[0].y[0]
-    assert "\\!\\[i\\](http://x/i.png) \\<a" in result.explanation and "![i]" not in result.explanation
+    assert "\\!\\[i\\]\\(http\\:\\/\\/x\\/i\\.png\\) \\<a" in result.explanation and "![i]" not in result.explanation
