@@ -40,9 +40,10 @@ def switch(value: str, name: str, parser: argparse.ArgumentParser) -> bool:
     misspelt "off" must not leave training open on a public Space."""
     words = {"1": True, "on": True, "yes": True, "true": True,
              "0": False, "off": False, "no": False, "false": False}
-    if value.strip().lower() not in words:
+    word = value.strip().lower()
+    if word not in words:
         parser.error(f"{name}={value!r}: use 1/on/yes/true or 0/off/no/false")
-    return words[value.strip().lower()]
+    return words[word]
 
 
 args = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
